@@ -1,0 +1,1 @@
+"""Custom TFX components: each a pure core plus a thin TFX wrapper."""

@@ -1,0 +1,1 @@
+"""Stops a run before Transform and Trainer when the data has anomalies or lost rows."""

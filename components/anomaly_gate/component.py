@@ -1,0 +1,43 @@
+"""TFX wrapper of the anomaly gate: reads ExampleValidator's anomalies and the statistics.
+
+ExampleValidator only records anomalies; nothing downstream in stock TFX reads them. This node
+fails the run (and so stops Transform and Trainer, which are ordered after it) when there are any.
+"""
+
+
+import os
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import v1 as tfx
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.anomaly_gate.core import check_gate
+
+ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+@component
+def AnomalyGate(
+    anomalies: InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    statistics: InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
+    expected_num_examples: Parameter[int] = 0,
+) -> None:
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    anomalies_by_split = {}
+    for split in artifact_utils.decode_split_names(anomalies.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), ANOMALIES_FILE)
+        anomalies_by_split[split] = _read_binary(path)
+    statistics_by_split = {
+        split: stats_artifact_utils.load_statistics(statistics, split).proto() for split in splits
+    }
+    check_gate(anomalies_by_split, statistics_by_split, expected_num_examples)
+
+
+def _read_binary(path: str) -> anomalies_pb2.Anomalies:
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.ParseFromString(io_utils.read_bytes_file(path))
+    return anomalies

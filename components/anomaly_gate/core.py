@@ -1,0 +1,92 @@
+"""Pure core of the anomaly gate: readable per-feature reports from TFDV anomalies and row counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+
+
+@dataclass(frozen=True)
+class FeatureAnomaly:
+    split: str
+    feature: str
+    severity: str
+    reasons: tuple[str, ...]
+    description: str
+
+
+class DataAnomaliesError(RuntimeError):
+    """The span's data breaks the curated schema; the run stops before training."""
+
+
+class RowCountMismatchError(RuntimeError):
+    """ExampleGen produced a different number of examples than the span's CSV files hold."""
+
+
+def feature_anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> list[FeatureAnomaly]:
+    found = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        found.append(
+            FeatureAnomaly(
+                split=split,
+                feature=feature,
+                severity=anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
+                reasons=tuple(
+                    anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason
+                ),
+                description=info.description or "; ".join(r.description for r in info.reason),
+            )
+        )
+    if anomalies.HasField("dataset_anomaly_info"):
+        info = anomalies.dataset_anomaly_info
+        found.append(
+            FeatureAnomaly(
+                split=split,
+                feature="<dataset>",
+                severity=anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
+                reasons=tuple(anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason),
+                description=info.description,
+            )
+        )
+    return found
+
+
+def format_report(found: list[FeatureAnomaly]) -> str:
+    lines = [f"{len(found)} anomal{'y' if len(found) == 1 else 'ies'} against the curated schema:"]
+    for item in found:
+        lines.append(
+            f"  [{item.split}] feature {item.feature!r}: {item.description} "
+            f"({', '.join(item.reasons)})"
+        )
+    return "\n".join(lines)
+
+
+def count_examples(statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList]) -> dict[str, int]:
+    return {
+        split: sum(dataset.num_examples for dataset in stats.datasets)
+        for split, stats in statistics_by_split.items()
+    }
+
+
+def check_gate(
+    anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
+    statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+    expected_num_examples: int,
+) -> dict[str, int]:
+    """Raises when any split has anomalies or rows went missing; returns examples per split."""
+    counts = count_examples(statistics_by_split)
+    total = sum(counts.values())
+    if expected_num_examples > 0 and total != expected_num_examples:
+        raise RowCountMismatchError(
+            f"ExampleGen produced {total} examples {counts} but the span's CSV files hold "
+            f"{expected_num_examples} rows"
+        )
+    found = [
+        anomaly
+        for split, anomalies in sorted(anomalies_by_split.items())
+        for anomaly in feature_anomalies(split, anomalies)
+    ]
+    if found:
+        raise DataAnomaliesError(format_report(found))
+    return counts

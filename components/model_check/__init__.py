@@ -1,0 +1,1 @@
+"""Checks the trained SavedModel can serve, and stamps it with TF Serving warmup requests."""

@@ -1,0 +1,75 @@
+"""TFX wrapper of the model check: outputs an InfraBlessing that carries the stamped model.
+
+On success the model is copied into the blessing with `assets.extra/tf_serving_warmup_requests`
+and `has_model=1`, so Pusher pushes the warmed-up copy (the InfraValidator `make_warmup` contract).
+"""
+
+
+import glob
+import logging
+import os
+
+import tensorflow as tf
+from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils
+from tfx.utils import io_utils, path_utils
+
+from components.model_check.core import ModelCheckError, replay, strip_features, warmup_requests
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def _read_examples(examples, split: str, limit: int) -> list[bytes]:
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+    files = sorted(glob.glob(pattern))
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
+    return [record.numpy() for record in dataset]
+
+
+@component
+def ModelCheck(
+    model: InputArtifact[tfx.types.standard_artifacts.Model],
+    examples: InputArtifact[tfx.types.standard_artifacts.Examples],
+    blessing: OutputArtifact[tfx.types.standard_artifacts.InfraBlessing],
+    label: Parameter[str],
+    model_name: Parameter[str],
+    num_warmup_examples: Parameter[int] = 100,
+    split: Parameter[str] = "eval",
+    signature_name: Parameter[str] = "serving_default",
+) -> None:
+    model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+    try:
+        serialized = [
+            strip_features(e, {label}) for e in _read_examples(examples, split, num_warmup_examples)
+        ]
+        loaded = tf.saved_model.load(model_dir)
+        if signature_name not in loaded.signatures:
+            raise ModelCheckError(
+                f"signature {signature_name!r} missing; the model has {list(loaded.signatures)}"
+            )
+        signature = loaded.signatures[signature_name]
+        input_keys = list(signature.structured_input_signature[1])
+        if len(input_keys) != 1:
+            raise ModelCheckError(f"expected one serialized-examples input, got {input_keys}")
+        logs = warmup_requests(serialized, model_name, signature_name, input_keys[0])
+        result = replay(signature, logs)
+    except ModelCheckError as error:
+        logging.error("model check failed: %s", error)
+        io_utils.write_string_file(os.path.join(blessing.uri, "INFRA_NOT_BLESSED"), "")
+        blessing.set_int_custom_property("blessed", 0)
+        blessing.set_string_custom_property("reason", str(error))
+        return
+
+    stamped = path_utils.stamped_model_path(blessing.uri)
+    io_utils.copy_dir(model_dir, stamped)
+    tf.io.gfile.makedirs(os.path.dirname(os.path.join(stamped, WARMUP_FILE)))
+    with tf.io.TFRecordWriter(os.path.join(stamped, WARMUP_FILE)) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+    io_utils.write_string_file(os.path.join(blessing.uri, "INFRA_BLESSED"), "")
+    blessing.set_int_custom_property("blessed", 1)
+    blessing.set_int_custom_property("has_model", 1)
+    blessing.set_int_custom_property("warmup_requests", result.requests)
+    blessing.set_float_custom_property("p50_latency_ms", result.p50_ms)

@@ -1,0 +1,149 @@
+"""The typed dataset config: where the data comes from, its label, feature types and span rule.
+
+A dataset is configuration, never code: everything in `pipeline/`, `components/` and `models/`
+reads feature names from a `DatasetConfig`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelConfig(_Strict):
+    name: str
+    # A pandas.eval expression over the source columns, e.g. "tips > 0.2 * fare". When empty the
+    # source already has a 0/1 column called `name`.
+    expression: str = ""
+    drop_source_columns: list[str] = Field(default_factory=list)
+
+
+class FeatureConfig(_Strict):
+    numeric: list[str] = Field(default_factory=list)
+    bucketized: list[str] = Field(default_factory=list)
+    categorical_int: list[str] = Field(default_factory=list)
+    categorical_string: list[str] = Field(default_factory=list)
+    bucket_count: int = 10
+    vocab_size: int = 1000
+    oov_buckets: int = 10
+    # Integer categories are hashed into this many buckets (ids such as census tracts are large).
+    int_hash_buckets: int = 100
+
+    def all_names(self) -> list[str]:
+        return self.numeric + self.bucketized + self.categorical_int + self.categorical_string
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FeatureConfig:
+        names = self.all_names()
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"features listed under more than one type: {repeated}")
+        if not names:
+            raise ValueError("no features configured")
+        return self
+
+
+class SpanConfig(_Strict):
+    time_column: str
+    time_unit: Literal["s", "ms"] = "s"
+    period: Literal["month", "quarter", "year"] = "quarter"
+    # Span 1 is the period that contains this date; rows before it are rejected.
+    origin: str
+
+
+class EvaluationConfig(_Strict):
+    slice_features: list[str] = Field(default_factory=list)
+
+
+class DatasetConfig(_Strict):
+    name: str
+    source_csv: str
+    label: LabelConfig
+    features: FeatureConfig
+    spans: SpanConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+    # Curated schema (.pbtxt). None: the pipeline infers one with SchemaGen (bootstrap only).
+    schema_path: str | None = Field(default=None, alias="schema")
+    # Directory of the YAML file; relative paths resolve against it.
+    base_dir: str = "."
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not value.replace("_", "").replace("-", "").isalnum():
+            raise ValueError("name must be letters, digits, '-' or '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetConfig:
+        names = self.features.all_names()
+        if self.label.name in names:
+            raise ValueError(f"label {self.label.name!r} is also listed as a feature")
+        unknown = [f for f in self.evaluation.slice_features if f not in names]
+        if unknown:
+            raise ValueError(f"evaluation.slice_features not among the features: {unknown}")
+        return self
+
+    @property
+    def span_columns(self) -> list[str]:
+        """Columns of a span CSV, in order: the features, then the label."""
+        return self.features.all_names() + [self.label.name]
+
+    def resolve_source(self) -> Path:
+        """The source CSV path; `pkg://PACKAGE/PATH` points inside an installed package."""
+        if self.source_csv.startswith("pkg://"):
+            package, _, inner = self.source_csv[len("pkg://") :].partition("/")
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise ConfigError(f"source_csv {self.source_csv}: package {package!r} not found")
+            return Path(list(spec.submodule_search_locations)[0]) / inner
+        return (Path(self.base_dir) / self.source_csv).resolve()
+
+    def resolve_schema(self) -> Path | None:
+        if self.schema_path is None:
+            return None
+        return (Path(self.base_dir) / self.schema_path).resolve()
+
+
+def load_dataset_config(path: str | Path) -> DatasetConfig:
+    """Parses a dataset YAML file; errors name the file and the invalid field."""
+    path = Path(path)
+    data = read_yaml(path)
+    data.setdefault("base_dir", str(path.resolve().parent))
+    return parse_model(DatasetConfig, data, path)
+
+
+def read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def parse_model(model: type[BaseModel], data: dict, path: Path):
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<top>'}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from error

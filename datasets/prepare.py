@@ -1,0 +1,118 @@
+"""Cut a source CSV into span files laid out as `CsvExampleGen` reads them (`span-{SPAN}/`).
+
+Values are copied as text (no float round-trips of integer ids); only the label is computed.
+Each span is written to a temporary directory and renamed into place, so an interrupted
+prepare never leaves a half-written span.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datasets.config import DatasetConfig
+
+SPAN_FILE_NAME = "data.csv"
+
+
+class DataError(ValueError):
+    """The data does not match what its dataset config says."""
+
+
+@dataclass(frozen=True)
+class PreparedSpan:
+    span: int
+    period: str
+    rows: int
+    path: Path
+
+
+def span_dir(data_root: Path, span: int) -> Path:
+    return Path(data_root) / f"span-{span}"
+
+
+def span_numbers(timestamps: pd.Series, config: DatasetConfig) -> tuple[np.ndarray, pd.Series]:
+    """Maps time values to 1-based span numbers (span 1 = the period holding `origin`)."""
+    spans = config.spans
+    times = pd.to_datetime(timestamps, unit=spans.time_unit)
+    freq = {"month": "M", "quarter": "Q", "year": "Y"}[spans.period]
+    periods = times.dt.to_period(freq)
+    origin = pd.Period(pd.Timestamp(spans.origin), freq=freq)
+    numbers = np.array([(p - origin).n + 1 for p in periods], dtype=np.int64)
+    return numbers, periods.astype(str)
+
+
+def read_source(config: DatasetConfig) -> pd.DataFrame:
+    """Reads the source CSV as text, checking that every configured column is present."""
+    source = config.resolve_source()
+    if not source.is_file():
+        raise DataError(f"{source}: source CSV not found")
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as error:
+        raise DataError(f"{source}: malformed CSV: {error}") from error
+    needed = config.features.all_names() + [config.spans.time_column]
+    if not config.label.expression:
+        needed.append(config.label.name)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing}; the header has {list(frame.columns)}")
+    return frame
+
+
+def compute_label(frame: pd.DataFrame, config: DatasetConfig) -> pd.Series:
+    """The 0/1 label: the configured expression over numeric source columns, or the column itself."""
+    label = config.label
+    if not label.expression:
+        return frame[label.name]
+    numeric = frame.apply(lambda col: pd.to_numeric(col, errors="coerce"))
+    try:
+        values = numeric.eval(label.expression)
+    except Exception as error:  # pandas raises many types for a bad expression
+        raise DataError(f"label.expression {label.expression!r}: {error}") from error
+    return values.fillna(False).astype(np.int64).astype(str)
+
+
+def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
+    """Writes one CSV per span under `data_root/span-N/data.csv`; returns what was written."""
+    frame = read_source(config)
+    time_column = config.spans.time_column
+    times = pd.to_numeric(frame[time_column], errors="coerce")
+    bad = times.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{config.resolve_source()}: row {row + 2}, column {time_column!r}: expected a "
+            f"timestamp in {config.spans.time_unit}, got {frame[time_column].iloc[row]!r}"
+        )
+    numbers, periods = span_numbers(times, config)
+    if (numbers < 1).any():
+        first = int(np.flatnonzero(numbers < 1)[0])
+        raise DataError(
+            f"{config.resolve_source()}: row {first + 2} falls before spans.origin "
+            f"{config.spans.origin} ({periods.iloc[first]})"
+        )
+    out = frame[config.features.all_names()].copy()
+    out[config.label.name] = compute_label(frame, config)
+
+    data_root = Path(data_root)
+    data_root.mkdir(parents=True, exist_ok=True)
+    prepared = []
+    for span in sorted(set(numbers.tolist())):
+        rows = out[numbers == span]
+        final = span_dir(data_root, span)
+        staging = data_root / f".staging-span-{span}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        rows.to_csv(staging / SPAN_FILE_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+        period = periods[numbers == span].iloc[0]
+        prepared.append(PreparedSpan(span, period, len(rows), final / SPAN_FILE_NAME))
+    return prepared

@@ -1,0 +1,220 @@
+"""`create_pipeline(config, span)`: the TFX pipeline, wired once, run anywhere (runners are separate).
+
+Nothing here names a dataset column: features, label and slices come from `config.dataset`.
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.proto import example_gen_pb2, range_config_pb2
+
+from components.anomaly_gate.component import AnomalyGate
+from components.model_check.component import ModelCheck
+from models.features import custom_config_for
+from pipeline.config import PipelineConfig
+
+# Stable component ids: MLMD contexts, caching and the CLI's reports key on them.
+EXAMPLE_GEN = "example_gen"
+STATISTICS_GEN = "statistics_gen"
+SCHEMA = "schema"
+EXAMPLE_VALIDATOR = "example_validator"
+ANOMALY_GATE = "anomaly_gate"
+TRANSFORM = "transform"
+TRAINER = "trainer"
+BASELINE_RESOLVER = "latest_blessed_model_resolver"
+EVALUATOR = "evaluator"
+MODEL_CHECK = "model_check"
+PUSHER = "pusher"
+
+COMPONENT_IDS = (
+    EXAMPLE_GEN,
+    STATISTICS_GEN,
+    SCHEMA,
+    EXAMPLE_VALIDATOR,
+    ANOMALY_GATE,
+    TRANSFORM,
+    TRAINER,
+    BASELINE_RESOLVER,
+    EVALUATOR,
+    MODEL_CHECK,
+    PUSHER,
+)
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA config: overall and per-feature slices; absolute and change thresholds on one metric."""
+    thresholds = config.evaluation
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": thresholds.min_value}),
+        # Ignored on the first run, when no blessed baseline exists yet.
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -thresholds.max_drop},
+        ),
+    )
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(class_name="BinaryAccuracy"),
+        tfma.MetricConfig(class_name="AUC"),
+        tfma.MetricConfig(class_name="Calibration"),
+        tfma.MetricConfig(class_name="MeanLabel"),
+        tfma.MetricConfig(class_name="MeanPrediction"),
+        tfma.MetricConfig(class_name="CalibrationPlot"),
+    ]
+    for metric in metrics:
+        if metric.class_name == thresholds.metric:
+            metric.threshold.CopyFrom(threshold)
+    if not any(m.class_name == thresholds.metric for m in metrics):
+        metrics.append(tfma.MetricConfig(class_name=thresholds.metric, threshold=threshold))
+    slices = [tfma.SlicingSpec()] + [
+        tfma.SlicingSpec(feature_keys=[name]) for name in config.dataset.evaluation.slice_features
+    ]
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(signature_name="serving_default", label_key=config.dataset.label.name)
+        ],
+        slicing_specs=slices,
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+    )
+
+
+def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tfx.dsl.Pipeline:
+    """The pipeline for one span. `span_rows` (from the pre-flight check) lets the anomaly gate
+    prove no rows were lost, and picks the Beam mode when `beam.mode` is auto."""
+    dataset = config.dataset
+    training = config.training
+
+    # Reads the span's CSV files and hashes them into train/eval splits.
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=str(config.data_root_path),
+        input_config=example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="span", pattern="span-{SPAN}/*.csv")]
+        ),
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[
+                    example_gen_pb2.SplitConfig.Split(
+                        name="train", hash_buckets=training.train_buckets
+                    ),
+                    example_gen_pb2.SplitConfig.Split(
+                        name="eval", hash_buckets=training.eval_buckets
+                    ),
+                ]
+            )
+        ),
+        range_config=range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(
+                start_span_number=span, end_span_number=span
+            )
+        ),
+    ).with_id(EXAMPLE_GEN)
+
+    # Per-split feature statistics (TFDV).
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]
+    ).with_id(STATISTICS_GEN)
+
+    # The curated schema; without one, SchemaGen infers a draft (bootstrap only).
+    schema_file = dataset.resolve_schema()
+    if schema_file is not None:
+        schema_node = tfx.components.ImportSchemaGen(schema_file=str(schema_file)).with_id(SCHEMA)
+    else:
+        schema_node = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
+        ).with_id(SCHEMA)
+
+    # Validates the statistics against the schema (TRAINING environment).
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_node.outputs["schema"]
+    ).with_id(EXAMPLE_VALIDATOR)
+
+    # Fails the run on any anomaly or lost row, before Transform and Trainer.
+    anomaly_gate = AnomalyGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        expected_num_examples=span_rows,
+    ).with_id(ANOMALY_GATE)
+
+    custom_config = custom_config_for(dataset, training)
+
+    # Feature engineering shared by training and serving.
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_node.outputs["schema"],
+        preprocessing_fn="models.preprocessing.preprocessing_fn",
+        custom_config=custom_config,
+        # Pre/post-transform statistics double Transform's time; StatisticsGen already has them.
+        disable_statistics=True,
+    ).with_id(TRANSFORM)
+    transform.add_upstream_node(anomaly_gate)
+
+    # Trains the Keras model on transformed examples; exports a tf.Example serving signature.
+    trainer = tfx.components.Trainer(
+        run_fn="models.model.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_node.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+        custom_config=custom_config,
+    ).with_id(TRAINER)
+
+    # The latest blessed model in MLMD: the baseline the candidate must not fall behind.
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE_RESOLVER)
+
+    # TFMA metrics per slice; blesses the candidate when it passes the thresholds.
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        example_splits=["eval"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(config),
+    ).with_id(EVALUATOR)
+
+    # Loads the SavedModel, replays warmup requests built from real examples, stamps them in.
+    model_check = ModelCheck(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        label=dataset.label.name,
+        model_name=config.serving_model_name,
+        num_warmup_examples=config.model_check.num_warmup_examples,
+    ).with_id(MODEL_CHECK)
+
+    # Pushes the stamped model to <serving_root>/<model_name>/<version>/ when both blessed it.
+    pusher = tfx.components.Pusher(
+        model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=model_check.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=str(config.serving_root_path / config.serving_model_name)
+            )
+        ),
+    ).with_id(PUSHER)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(config.pipeline_root_path),
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_node,
+            example_validator,
+            anomaly_gate,
+            transform,
+            trainer,
+            baseline_resolver,
+            evaluator,
+            model_check,
+            pusher,
+        ],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(config.metadata_file)
+        ),
+        beam_pipeline_args=config.beam.pipeline_args(span_rows or None),
+    )

@@ -1,0 +1,1 @@
+"""Runners: where and how a pipeline built by create_pipeline runs."""

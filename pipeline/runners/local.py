@@ -1,0 +1,117 @@
+"""Runs the pipeline for one span at a time with LocalDagRunner, printing progress per component.
+
+LocalDagRunner runs the components in order in this process; Beam work runs on the DirectRunner
+with the mode the config picks. TFX's own INFO logs go to a per-run file under work/logs/.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import absl.logging
+from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.portable import runtime_parameter_utils
+
+from datasets.check import check_span
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+
+Progress = Callable[[str], None]
+
+_COMPONENT_EVENT = re.compile(r"^Component (\S+) is (running|finished)\.$")
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    span: int
+    csv_rows: int
+    seconds: float
+    durations: dict[str, float] = field(default_factory=dict)
+    error: BaseException | None = None
+    failed_component: str | None = None
+    log_file: Path | None = None
+
+
+class _ComponentProgress(logging.Handler):
+    """Turns LocalDagRunner's 'Component X is running/finished.' log lines into progress output."""
+
+    def __init__(self, total: int, progress: Progress, durations: dict[str, float]):
+        super().__init__(level=logging.INFO)
+        self.total = total
+        self.progress = progress
+        self.durations = durations
+        self.current: str | None = None
+        self.started = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _COMPONENT_EVENT.match(record.getMessage())
+        if not match:
+            return
+        component, event = match.groups()
+        if event == "running":
+            self.current, self.started = component, time.perf_counter()
+        else:
+            elapsed = time.perf_counter() - self.started
+            self.durations[component] = elapsed
+            self.current = None
+            index = len(self.durations)
+            self.progress(f"  [{index:2d}/{self.total}] {component:<31} {elapsed:6.1f} s")
+
+
+def _new_run_id(span: int) -> str:
+    return f"span-{span}-{datetime.datetime.now():%Y%m%dT%H%M%S.%f}"
+
+
+def run_span(config: PipelineConfig, span: int, progress: Progress = print) -> RunOutcome:
+    """Checks the span's files, then runs the whole pipeline on it. Never raises for a failed
+    component: the outcome carries the error so the caller can still report what happened."""
+    check = check_span(config.dataset, config.data_root_path, span)
+    pipeline = create_pipeline(config, span, check.rows)
+    config.metadata_file.parent.mkdir(parents=True, exist_ok=True)
+    run_id = _new_run_id(span)
+    ir = compiler.Compiler().compile(pipeline)
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
+    outcome = RunOutcome(run_id=run_id, span=span, csv_rows=check.rows, seconds=0.0)
+    config.logs_dir.mkdir(parents=True, exist_ok=True)
+    outcome.log_file = config.logs_dir / f"{run_id}.log"
+
+    absl_logger = logging.getLogger("absl")
+    file_handler = logging.FileHandler(outcome.log_file)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    progress_handler = _ComponentProgress(len(ir.nodes), progress, outcome.durations)
+    saved = (absl.logging.get_verbosity(), absl_logger.propagate)
+    # Through absl, not Logger.setLevel: TensorFlow resets the level to absl's verbosity flag.
+    absl.logging.set_verbosity(absl.logging.INFO)
+    absl_logger.propagate = False
+    absl_logger.addHandler(file_handler)
+    absl_logger.addHandler(progress_handler)
+    started = time.perf_counter()
+    try:
+        LocalDagRunner().run_with_ir(ir)
+    except Exception as error:  # a failed component: recorded, reported by the caller
+        outcome.error = error
+        outcome.failed_component = progress_handler.current
+        file_handler.handle(
+            logging.LogRecord("absl", logging.ERROR, __file__, 0, repr(error), None, None)
+        )
+    finally:
+        outcome.seconds = time.perf_counter() - started
+        absl_logger.removeHandler(file_handler)
+        absl_logger.removeHandler(progress_handler)
+        absl.logging.set_verbosity(saved[0])
+        absl_logger.propagate = saved[1]
+        file_handler.close()
+    return outcome
+
+
+__all__ = ["RunOutcome", "run_span"]
