@@ -11,7 +11,9 @@ setup(
     version="0.1.0",
     description="A production-grade TFX pipeline kit for the whole ML project lifecycle.",
     python_requires=">=3.9,<3.11",
-    packages=find_packages(include=["datasets*", "pipeline*", "components*", "models*", "lifecycle*", "metadata*", "serving*"]),
+    packages=find_packages(
+        include=["datasets*", "pipeline*", "components*", "models*", "lifecycle*", "metadata*", "serving*"]
+    ),
     package_data={"": ["*.yaml", "*.pbtxt"]},
     include_package_data=True,
     entry_points={"console_scripts": ["lifecycle=lifecycle.cli:main"]},

@@ -102,9 +102,7 @@ def check_span(config: DatasetConfig, data_root: Path, span: int) -> SpanCheck:
                             f"{expected_text}, got {value!r}"
                         )
                 if not row[label_index]:
-                    raise DataError(
-                        f"span {span}: {path}:{line_number}: label {label!r} is missing"
-                    )
+                    raise DataError(f"span {span}: {path}:{line_number}: label {label!r} is missing")
                 rows += 1
     if rows == 0:
         raise EmptySpanError(f"span {span}: {directory} holds a header but no data rows")

@@ -8,6 +8,7 @@ prepare never leaves a half-written span.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 from datasets.config import DatasetConfig
 
 SPAN_FILE_NAME = "data.csv"
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
 
 
 class DataError(ValueError):
@@ -65,6 +67,12 @@ def read_source(config: DatasetConfig) -> pd.DataFrame:
     return frame
 
 
+def as_float_text(value: str) -> str:
+    """'300' -> '300.0': CsvExampleGen infers each column's type per span, so a float column
+    whose span happens to hold only whole numbers would otherwise arrive as INT."""
+    return value + ".0" if _INTEGER_TEXT.fullmatch(value) else value
+
+
 def compute_label(frame: pd.DataFrame, config: DatasetConfig) -> pd.Series:
     """The 0/1 label: the configured expression over numeric source columns, or the column itself."""
     label = config.label
@@ -98,6 +106,8 @@ def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
             f"{config.spans.origin} ({periods.iloc[first]})"
         )
     out = frame[config.features.all_names()].copy()
+    for name in config.features.numeric + config.features.bucketized:
+        out[name] = out[name].map(as_float_text)
     out[config.label.name] = compute_label(frame, config)
 
     data_root = Path(data_root)

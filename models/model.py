@@ -29,16 +29,13 @@ def _dataset(file_pattern, data_accessor, tf_transform_output, label: str, batch
 
 def build_model(spec: FeatureSpec, hidden_units: list[int], learning_rate: float) -> tf.keras.Model:
     deep_inputs = {
-        transformed_name(k): tf.keras.layers.Input(name=transformed_name(k), shape=(1,))
-        for k in spec.numeric
+        transformed_name(k): tf.keras.layers.Input(name=transformed_name(k), shape=(1,)) for k in spec.numeric
     }
     widths = {k: spec.bucket_count for k in spec.bucketized}
     widths.update({k: spec.int_hash_buckets for k in spec.categorical_int})
     widths.update({k: spec.vocab_size + spec.oov_buckets for k in spec.categorical_string})
     wide_inputs = {
-        transformed_name(k): tf.keras.layers.Input(
-            name=transformed_name(k), shape=(1,), dtype="int64"
-        )
+        transformed_name(k): tf.keras.layers.Input(name=transformed_name(k), shape=(1,), dtype="int64")
         for k in widths
     }
     parts = []
@@ -48,9 +45,7 @@ def build_model(spec: FeatureSpec, hidden_units: list[int], learning_rate: float
             deep = tf.keras.layers.Dense(units, activation="relu")(deep)
         parts.append(deep)
     for key, width in widths.items():
-        parts.append(
-            tf.keras.layers.CategoryEncoding(num_tokens=width)(wide_inputs[transformed_name(key)])
-        )
+        parts.append(tf.keras.layers.CategoryEncoding(num_tokens=width)(wide_inputs[transformed_name(key)]))
     merged = tf.keras.layers.concatenate(parts) if len(parts) > 1 else parts[0]
     output = tf.keras.layers.Dense(1, activation="sigmoid")(merged)
     model = tf.keras.Model({**deep_inputs, **wide_inputs}, output)
@@ -83,9 +78,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     training = fn_args.custom_config["training"]
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     batch_size = training["batch_size"]
-    train = _dataset(
-        fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label, batch_size
-    )
+    train = _dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label, batch_size)
     evaluation = _dataset(
         fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec.label, batch_size
     )

@@ -13,9 +13,7 @@ def fill_in_missing(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     if not isinstance(x, tf.sparse.SparseTensor):
         return tf.reshape(x, [-1]) if x.shape.rank == 2 else x
     default_value = "" if x.dtype == tf.string else 0
-    dense = tf.sparse.to_dense(
-        tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value
-    )
+    dense = tf.sparse.to_dense(tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value)
     return tf.squeeze(dense, axis=1)
 
 
@@ -33,9 +31,7 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     for key in spec.categorical_int:
         # Large integer ids (census tracts) are hashed into a fixed number of buckets.
         as_string = tf.strings.as_string(fill_in_missing(inputs[key]))
-        outputs[transformed_name(key)] = tf.strings.to_hash_bucket_fast(
-            as_string, spec.int_hash_buckets
-        )
+        outputs[transformed_name(key)] = tf.strings.to_hash_bucket_fast(as_string, spec.int_hash_buckets)
     for key in spec.categorical_string:
         outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
             fill_in_missing(inputs[key]), top_k=spec.vocab_size, num_oov_buckets=spec.oov_buckets

@@ -109,9 +109,7 @@ class PipelineConfig(_Strict):
         return Path(self.work_dir).resolve() / "logs"
 
 
-def load_config(
-    path: str | Path | None = None, overrides: dict | None = None
-) -> PipelineConfig:
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> PipelineConfig:
     """Reads the project YAML (default ./lifecycle.yaml), resolving the dataset file it names.
 
     `overrides` (from CLI flags) replace top-level keys. Relative paths in the project YAML

@@ -62,18 +62,21 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         tfma.MetricConfig(class_name="MeanPrediction"),
         tfma.MetricConfig(class_name="CalibrationPlot"),
     ]
+    # Thresholds gate on the overall slice only: small slices (one hour, cash-only payments
+    # where nobody tips) have undefined or noisy AUCs and would veto every model.
+    overall_threshold = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
     for metric in metrics:
         if metric.class_name == thresholds.metric:
-            metric.threshold.CopyFrom(threshold)
+            metric.per_slice_thresholds.append(overall_threshold)
     if not any(m.class_name == thresholds.metric for m in metrics):
-        metrics.append(tfma.MetricConfig(class_name=thresholds.metric, threshold=threshold))
+        metrics.append(
+            tfma.MetricConfig(class_name=thresholds.metric, per_slice_thresholds=[overall_threshold])
+        )
     slices = [tfma.SlicingSpec()] + [
         tfma.SlicingSpec(feature_keys=[name]) for name in config.dataset.evaluation.slice_features
     ]
     return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(signature_name="serving_default", label_key=config.dataset.label.name)
-        ],
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=config.dataset.label.name)],
         slicing_specs=slices,
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
     )
@@ -94,26 +97,20 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tf
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
                 splits=[
-                    example_gen_pb2.SplitConfig.Split(
-                        name="train", hash_buckets=training.train_buckets
-                    ),
-                    example_gen_pb2.SplitConfig.Split(
-                        name="eval", hash_buckets=training.eval_buckets
-                    ),
+                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=training.train_buckets),
+                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=training.eval_buckets),
                 ]
             )
         ),
         range_config=range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(
-                start_span_number=span, end_span_number=span
-            )
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         ),
     ).with_id(EXAMPLE_GEN)
 
     # Per-split feature statistics (TFDV).
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"]
-    ).with_id(STATISTICS_GEN)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        STATISTICS_GEN
+    )
 
     # The curated schema; without one, SchemaGen infers a draft (bootstrap only).
     schema_file = dataset.resolve_schema()

@@ -4,7 +4,6 @@ ExampleValidator only records anomalies; nothing downstream in stock TFX reads t
 fails the run (and so stops Transform and Trainer, which are ordered after it) when there are any.
 """
 
-
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2

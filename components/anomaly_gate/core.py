@@ -32,9 +32,7 @@ def feature_anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> list[Fe
                 split=split,
                 feature=feature,
                 severity=anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
-                reasons=tuple(
-                    anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason
-                ),
+                reasons=tuple(anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason),
                 description=info.description or "; ".join(r.description for r in info.reason),
             )
         )
@@ -56,13 +54,14 @@ def format_report(found: list[FeatureAnomaly]) -> str:
     lines = [f"{len(found)} anomal{'y' if len(found) == 1 else 'ies'} against the curated schema:"]
     for item in found:
         lines.append(
-            f"  [{item.split}] feature {item.feature!r}: {item.description} "
-            f"({', '.join(item.reasons)})"
+            f"  [{item.split}] feature {item.feature!r}: {item.description} ({', '.join(item.reasons)})"
         )
     return "\n".join(lines)
 
 
-def count_examples(statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList]) -> dict[str, int]:
+def count_examples(
+    statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+) -> dict[str, int]:
     return {
         split: sum(dataset.num_examples for dataset in stats.datasets)
         for split, stats in statistics_by_split.items()

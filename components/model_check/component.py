@@ -4,7 +4,6 @@ On success the model is copied into the blessing with `assets.extra/tf_serving_w
 and `has_model=1`, so Pusher pushes the warmed-up copy (the InfraValidator `make_warmup` contract).
 """
 
-
 import glob
 import logging
 import os

@@ -60,9 +60,7 @@ def warmup_requests(
         request.model_spec.signature_name = signature_name
         request.inputs[input_key].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
         logs.append(
-            prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            )
+            prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
         )
     return logs
 
@@ -74,9 +72,7 @@ def check_outputs(outputs: dict[str, np.ndarray], batch_size: int) -> None:
     for key, value in outputs.items():
         value = np.asarray(value)
         if value.shape[:1] != (batch_size,):
-            raise ModelCheckError(
-                f"output {key!r} has shape {value.shape}, expected {batch_size} rows"
-            )
+            raise ModelCheckError(f"output {key!r} has shape {value.shape}, expected {batch_size} rows")
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise ModelCheckError(f"output {key!r} holds NaN or infinite values")
 

@@ -101,9 +101,7 @@ def run_span(config: PipelineConfig, span: int, progress: Progress = print) -> R
     except Exception as error:  # a failed component: recorded, reported by the caller
         outcome.error = error
         outcome.failed_component = progress_handler.current
-        file_handler.handle(
-            logging.LogRecord("absl", logging.ERROR, __file__, 0, repr(error), None, None)
-        )
+        file_handler.handle(logging.LogRecord("absl", logging.ERROR, __file__, 0, repr(error), None, None))
     finally:
         outcome.seconds = time.perf_counter() - started
         absl_logger.removeHandler(file_handler)
