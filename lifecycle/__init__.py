@@ -1,1 +1,1 @@
-"""lifecycle package."""
+"""The `lifecycle` command: thin; parses flags, calls the packages, prints results."""

@@ -1,0 +1,31 @@
+# Two commands work on a fresh machine: `make demo` and `make test`. Both set up .venv first.
+.PHONY: setup demo test test-fast lint bench clean
+
+VENV := .venv
+BIN := $(VENV)/bin
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 3
+DEMO_SPANS ?= 1:3
+
+setup:
+	@bash scripts/setup_venv.sh
+
+demo: setup
+	$(BIN)/lifecycle data prepare
+	$(BIN)/lifecycle run --spans $(DEMO_SPANS)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python benchmarks/pipeline_wall.py
+
+clean:
+	rm -rf work

@@ -1,0 +1,185 @@
+"""`lifecycle`: prepare spans, bootstrap a schema, run the pipeline span by span.
+
+Errors print once, as `error: ...`, with a non-zero exit code: 2 for bad input or config,
+1 for a pipeline run that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _quiet_libraries() -> None:
+    """TF/Beam/Google client libraries print pages of warnings; the run log keeps them."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # tf-keras 2.16 (Keras 2): Keras 3 breaks TFX 1.16's trainers.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    warnings.filterwarnings("ignore")
+    root = logging.getLogger()
+    root.handlers = [logging.StreamHandler(sys.stderr)]
+    root.handlers[0].setLevel(logging.ERROR)
+    for name in ("apache_beam", "tensorflow", "tensorflow_model_analysis"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _load(args):
+    from pipeline.config import load_config
+
+    overrides = {"work_dir": args.work_dir} if args.work_dir else None
+    return load_config(args.config, overrides)
+
+
+def _parse_spans(args) -> list[int]:
+    if args.span is not None:
+        return [args.span]
+    if args.spans:
+        first, sep, last = args.spans.partition(":")
+        if not sep or not first.isdigit() or not last.isdigit() or int(first) > int(last):
+            raise ValueError(f"--spans {args.spans!r}: expected A:B with 1 <= A <= B, e.g. 1:3")
+        return list(range(int(first), int(last) + 1))
+    raise ValueError("give --span N or --spans A:B")
+
+
+def cmd_data_prepare(args) -> int:
+    from datasets.prepare import prepare_spans
+
+    config = _load(args)
+    spans = prepare_spans(config.dataset, config.data_root_path)
+    print(f"{len(spans)} spans of {config.dataset.name} under {config.data_root_path}:")
+    for span in spans:
+        print(f"  span {span.span:3d}  {span.period:>8}  {span.rows:7d} rows")
+    return 0
+
+
+def cmd_schema_bootstrap(args) -> int:
+    from datasets.schema import bootstrap_schema
+
+    config = _load(args)
+    out = Path(args.out) if args.out else config.dataset.resolve_schema()
+    if out is None:
+        raise ValueError("the dataset config names no schema; pass --out PATH")
+    schema = bootstrap_schema(config.dataset, config.data_root_path, out)
+    print(f"wrote a curated draft schema ({len(schema.feature)} features) to {out}; review it")
+    return 0
+
+
+def _format_report(report, outcome) -> str:
+    lines = []
+    status = "FAILED" if outcome.error else "COMPLETE"
+    cached = report.cached_components if report else []
+    cache_note = f", {len(cached)} of {len(report.components)} components from cache" if cached else ""
+    lines.append(
+        f"span {outcome.span}: {status} in {outcome.seconds:.1f} s{cache_note} (run {outcome.run_id})"
+    )
+    if report and report.examples_per_split:
+        splits = ", ".join(f"{k} {v}" for k, v in report.examples_per_split.items())
+        total = sum(report.examples_per_split.values())
+        lines.append(f"  rows       CSV {outcome.csv_rows} -> examples {total} ({splits})")
+    if report:
+        lines.append(f"  anomalies  {len(report.anomalies) or 'none'}")
+        wanted = ("auc", "binary_accuracy", "calibration", "example_count")
+        for metric in (m for m in report.metrics if m.name in wanted):
+            baseline = (
+                f"  baseline {_value_text(metric.baseline)}  change {metric.change:+.4f}"
+                if metric.baseline is not None
+                else "  (no baseline: first blessed model)"
+                if metric.name == "auc"
+                else ""
+            )
+            lines.append(f"  {metric.name:<16} {_value_text(metric.candidate)}{baseline}")
+        if report.blessed is not None:
+            lines.append(f"  blessed    {'yes' if report.blessed else 'no (below threshold)'}")
+        if report.model_check_passed is not None:
+            check = "passed" if report.model_check_passed else f"FAILED: {report.model_check_reason}"
+            lines.append(f"  model check {check}")
+        if report.pushed_version:
+            lines.append(f"  pushed     version {report.pushed_version} -> {report.pushed_path}")
+        else:
+            lines.append("  pushed     nothing")
+    if outcome.error:
+        where = f" in {outcome.failed_component}" if outcome.failed_component else ""
+        lines.append(f"error{where}: {outcome.error}")
+        lines.append(f"  full log: {outcome.log_file}")
+    return "\n".join(lines)
+
+
+def cmd_run(args) -> int:
+    from metadata.runs import describe_run
+    from metadata.store import RunNotFoundError, open_store
+    from pipeline.pipeline import COMPONENT_IDS
+    from pipeline.runners.local import run_span
+
+    config = _load(args)
+    spans = _parse_spans(args)
+    for span in spans:
+        print(f"span {span}: running the pipeline ({config.pipeline_name}, store {config.metadata_file})")
+        sys.stdout.flush()
+        outcome = run_span(config, span, progress=lambda line: print(line, flush=True))
+        try:
+            report = describe_run(
+                open_store(config.metadata_file), config.pipeline_name, outcome.run_id, COMPONENT_IDS
+            )
+        except RunNotFoundError:
+            report = None
+        print(_format_report(report, outcome))
+        if outcome.error:
+            return EXIT_RUN_FAILED
+    return 0
+
+
+def _value_text(value: float) -> str:
+    return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifecycle", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, help="project YAML (default ./lifecycle.yaml)")
+    parser.add_argument("--work-dir", default=None, help="override work_dir from the config")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="dataset spans").add_subparsers(dest="action", required=True)
+    prepare = data.add_parser("prepare", help="cut the source CSV into span-N/ directories")
+    prepare.set_defaults(handler=cmd_data_prepare)
+
+    schema = commands.add_parser("schema", help="curated schema").add_subparsers(dest="action", required=True)
+    bootstrap = schema.add_parser("bootstrap", help="infer and curate a draft schema from all spans")
+    bootstrap.add_argument("--out", default=None, help="where to write (default: the dataset's schema)")
+    bootstrap.set_defaults(handler=cmd_schema_bootstrap)
+
+    run = commands.add_parser("run", help="run the pipeline, one run per span, in order")
+    group = run.add_mutually_exclusive_group(required=True)
+    group.add_argument("--span", type=int, help="one span")
+    group.add_argument("--spans", help="an inclusive range A:B")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    from datasets.config import ConfigError
+    from datasets.prepare import DataError
+    from metadata.store import StoreNotFoundError
+
+    try:
+        return args.handler(args)
+    except (ConfigError, DataError, StoreNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        # Collect TF objects while modules still exist: otherwise their finalizers print
+        # "Exception ignored in AtomicFunction.__del__" noise at interpreter shutdown.
+        gc.collect()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Typed, read-only views of what a pipeline run recorded in ML Metadata.
+
+Only the public `ml_metadata` API is used. Results are dataclasses, not protos, so the CLI and
+notebooks never need to know MLMD's event and context model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+EXECUTION_STATES = {v: k.replace("_", " ") for k, v in metadata_store_pb2.Execution.State.items()}
+OUTPUT_EVENTS = (
+    metadata_store_pb2.Event.OUTPUT,
+    metadata_store_pb2.Event.DECLARED_OUTPUT,
+)
+INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+
+
+class StoreNotFoundError(FileNotFoundError):
+    """The metadata store does not exist (no pipeline has run with this config yet)."""
+
+
+class RunNotFoundError(LookupError):
+    """No pipeline run with that id is recorded."""
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    id: int
+    type: str
+    uri: str
+    properties: dict[str, object]
+
+
+@dataclass
+class ComponentRun:
+    component_id: str
+    state: str  # COMPLETE, CACHED, FAILED, RUNNING, ... or NOT RUN
+    seconds: float
+    execution_id: int | None = None
+    inputs: dict[str, list[ArtifactRecord]] = field(default_factory=dict)
+    outputs: dict[str, list[ArtifactRecord]] = field(default_factory=dict)
+
+
+def open_store(path: str | Path) -> metadata_store.MetadataStore:
+    """Opens an existing SQLite store read-write (MLMD has no read-only mode); never creates one."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreNotFoundError(f"{path}: no metadata store (run `lifecycle run` first)")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    return metadata_store.MetadataStore(config)
+
+
+def _value(value: metadata_store_pb2.Value) -> object:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def _artifact_record(artifact: metadata_store_pb2.Artifact, type_name: str) -> ArtifactRecord:
+    properties = {k: _value(v) for k, v in artifact.properties.items()}
+    properties.update({k: _value(v) for k, v in artifact.custom_properties.items()})
+    return ArtifactRecord(artifact.id, type_name, artifact.uri, properties)
+
+
+def _event_key(event: metadata_store_pb2.Event) -> str:
+    for step in event.path.steps:
+        if step.HasField("key"):
+            return step.key
+    return ""
+
+
+def list_run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> list[str]:
+    """Run ids of a pipeline, oldest first."""
+    if store.get_context_by_type_and_name("pipeline", pipeline_name) is None:
+        return []
+    runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch)
+    return [c.name for c in runs]
+
+
+def component_runs(
+    store: metadata_store.MetadataStore,
+    pipeline_name: str,
+    run_id: str,
+    component_ids: tuple[str, ...] | list[str],
+) -> list[ComponentRun]:
+    """Each component's execution in one run, with its input and output artifacts."""
+    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if run is None:
+        raise RunNotFoundError(f"no pipeline run {run_id!r} in the metadata store")
+    in_run = {e.id: e for e in store.get_executions_by_context(run.id)}
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    result = []
+    for component_id in component_ids:
+        node = store.get_context_by_type_and_name("node", f"{pipeline_name}.{component_id}")
+        executions = [e for e in store.get_executions_by_context(node.id) if e.id in in_run] if node else []
+        if not executions:
+            result.append(ComponentRun(component_id, "NOT RUN", 0.0))
+            continue
+        execution = max(executions, key=lambda e: e.id)
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        entry = ComponentRun(
+            component_id,
+            EXECUTION_STATES.get(execution.last_known_state, "UNKNOWN"),
+            seconds,
+            execution.id,
+        )
+        events = store.get_events_by_execution_ids([execution.id])
+        artifacts = {a.id: a for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))}
+        for event in events:
+            artifact = artifacts.get(event.artifact_id)
+            if artifact is None:
+                continue
+            record = _artifact_record(artifact, type_names.get(artifact.type_id, "?"))
+            side = entry.outputs if event.type in OUTPUT_EVENTS else entry.inputs
+            side.setdefault(_event_key(event), []).append(record)
+        result.append(entry)
+    return result
+
+
+def upstream_artifacts(
+    store: metadata_store.MetadataStore, artifact_id: int, max_hops: int = 20
+) -> list[ArtifactRecord]:
+    """Every artifact the given one was derived from, walking executions' input events."""
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    seen: set[int] = {artifact_id}
+    frontier = [artifact_id]
+    found: list[ArtifactRecord] = []
+    for _ in range(max_hops):
+        if not frontier:
+            break
+        producing = {
+            e.execution_id for e in store.get_events_by_artifact_ids(frontier) if e.type in OUTPUT_EVENTS
+        }
+        frontier = []
+        if not producing:
+            break
+        for event in store.get_events_by_execution_ids(list(producing)):
+            if event.type in INPUT_EVENTS and event.artifact_id not in seen:
+                seen.add(event.artifact_id)
+                frontier.append(event.artifact_id)
+        for artifact in store.get_artifacts_by_id(frontier):
+            found.append(_artifact_record(artifact, type_names.get(artifact.type_id, "?")))
+    return found
