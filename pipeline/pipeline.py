@@ -10,6 +10,7 @@ from tfx import v1 as tfx
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components.anomaly_gate.component import AnomalyGate
+from components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
 from components.model_check.component import ModelCheck
 from models.features import custom_config_for
 from pipeline.config import PipelineConfig
@@ -157,9 +158,11 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tf
         custom_config=custom_config,
     ).with_id(TRAINER)
 
-    # The latest blessed model in MLMD: the baseline the candidate must not fall behind.
+    # The latest blessed model trained on another span: the baseline the candidate must not
+    # fall behind (on a rerun of this span, the same baseline as the first time).
     baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=LatestBlessedModelFromOtherSpanStrategy,
+        config={"span": span},
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(BASELINE_RESOLVER)

@@ -1,0 +1,1 @@
+"""Resolves the baseline model: the latest blessed model trained on a different span."""
