@@ -24,13 +24,10 @@ class LatestBlessedModelFromOtherSpanStrategy(resolver.ResolverStrategy):
     def resolve_artifacts(
         self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
     ) -> dict[str, list[types.Artifact]] | None:
-        model_key = (
-            next(k for k, v in input_dict.items() if v and isinstance(v[0], standard_artifacts.Model))
-            if all(input_dict.values())
-            else None
-        )
-        if model_key is None:
+        if not all(input_dict.values()):
+            # No model or no blessing yet (the first run): no baseline.
             return {key: [] for key in input_dict}
+        model_key = next(k for k, v in input_dict.items() if isinstance(v[0], standard_artifacts.Model))
         blessing_key = next(k for k in input_dict if k != model_key)
         models = {m.id: m for m in input_dict[model_key]}
         blessings = {
