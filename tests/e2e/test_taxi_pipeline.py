@@ -39,9 +39,7 @@ def _examples_from_csv(path, dataset, limit=20):
                 feature[name] = tf.train.Feature(
                     bytes_list=tf.train.BytesList(value=[value.encode()] if value else [])
                 )
-        serialized.append(
-            tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-        )
+        serialized.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     return serialized
 
 

@@ -1,0 +1,90 @@
+"""`lifecycle run` on bad input: a clear message naming span, file, line and feature; exit 2;
+nothing written to the metadata store or the serving directory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lifecycle.cli import EXIT_BAD_INPUT, main
+
+REPO = Path(__file__).resolve().parents[2]
+HEADER = (
+    "trip_miles,fare,trip_seconds,pickup_latitude,pickup_longitude,dropoff_latitude,"
+    "dropoff_longitude,trip_start_hour,trip_start_day,trip_start_month,dropoff_census_tract,"
+    "pickup_community_area,dropoff_community_area,payment_type,company,big_tipper"
+)
+GOOD_ROW = "1.5,7.25,420.0,41.9,-87.6,41.9,-87.7,9,3,5,17031081500,8,32,Cash,Flash Cab,0"
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A work dir whose span 1 holds two good rows; tests break it in one way each."""
+    shutil.copy(REPO / "lifecycle.yaml", tmp_path / "lifecycle.yaml")
+    shutil.copytree(REPO / "datasets", tmp_path / "datasets", ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    span = tmp_path / "work" / "data" / "taxi" / "span-1"
+    span.mkdir(parents=True)
+    (span / "data.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n{GOOD_ROW}\n")
+    return tmp_path
+
+
+def _run(work, capsys, *args):
+    code = main(["--config", str(work / "lifecycle.yaml"), "run", *args])
+    return code, capsys.readouterr().err
+
+
+def _nothing_written(work):
+    assert not (work / "work" / "metadata.sqlite").exists()
+    assert not (work / "work" / "serving").exists()
+
+
+def test_missing_span(work, capsys):
+    code, err = _run(work, capsys, "--span", "7")
+    assert code == EXIT_BAD_INPUT
+    assert "span 7: no files match" in err and "span-7/*.csv" in err
+    _nothing_written(work)
+
+
+def test_empty_span(work, capsys):
+    (work / "work/data/taxi/span-1/data.csv").write_text(f"{HEADER}\n")
+    code, err = _run(work, capsys, "--span", "1")
+    assert code == EXIT_BAD_INPUT
+    assert "span 1:" in err and "header but no data rows" in err
+    _nothing_written(work)
+
+
+def test_malformed_row(work, capsys):
+    (work / "work/data/taxi/span-1/data.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n1.5,7.25\n")
+    code, err = _run(work, capsys, "--span", "1")
+    assert code == EXIT_BAD_INPUT
+    assert "data.csv:3: malformed row, expected 16 fields, found 2" in err
+    _nothing_written(work)
+
+
+def test_missing_column(work, capsys):
+    header = HEADER.replace(",company", "")
+    row = GOOD_ROW.replace(",Flash Cab", "")
+    (work / "work/data/taxi/span-1/data.csv").write_text(f"{header}\n{row}\n")
+    code, err = _run(work, capsys, "--span", "1")
+    assert code == EXIT_BAD_INPUT
+    assert "missing column(s) ['company']" in err
+    _nothing_written(work)
+
+
+def test_wrong_type(work, capsys):
+    (work / "work/data/taxi/span-1/data.csv").write_text(
+        f"{HEADER}\n{GOOD_ROW}\n{GOOD_ROW.replace('7.25', 'seven')}\n"
+    )
+    code, err = _run(work, capsys, "--span", "1")
+    assert code == EXIT_BAD_INPUT
+    assert "data.csv:3: feature 'fare' expected a number, got 'seven'" in err
+    _nothing_written(work)
+
+
+def test_bad_span_range(work, capsys):
+    code, err = _run(work, capsys, "--spans", "3:1")
+    assert code == EXIT_BAD_INPUT
+    assert "--spans '3:1'" in err
