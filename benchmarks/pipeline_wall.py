@@ -11,7 +11,8 @@ interpreter start-up, imports, pipeline build, run and exit all count.
 - OURS: `lifecycle run --span N` through the Python API (`_ours.py`: load_config + run_span).
 
 Cold: a fresh work dir and metadata store for each. Warm: the same command again against the
-same store and unchanged input, so every component is served from the MLMD cache.
+same store and unchanged input, so every component can be served from the MLMD cache (the
+table names any that still took real time).
 
 Targets: ours cold <= 0.5 x reference cold; ours warm <= 15 s. A missed target prints a
 "TARGET MISSED" line but still exits 0 (benchmarks report, they do not assert); exit 1 means a
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -125,18 +127,55 @@ def prepare_inputs(config: PipelineConfig, span: int, reference_data: Path) -> d
     return {"span": span, "period": prepared[span].period, "rows": prepared[span].rows}
 
 
+def environment() -> dict:
+    """What the figures depend on besides the code: the commit under test and bytecode caching."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=False
+    )
+    # Without .pyc files every process (and every Beam worker) compiles TF & co. from source:
+    # that shows up in the imports column, not in any pipeline component.
+    spec = importlib.util.find_spec("tensorflow")
+    origin = spec.origin if spec and spec.origin else None
+    cached = bool(origin and Path(importlib.util.cache_from_source(origin)).exists())
+    return {
+        "commit": head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else ""),
+        "python": sys.executable,
+        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE", ""),
+        "tensorflow_bytecode_cached": cached,
+        # Other work on the 2 cores skews every figure; the 1-minute load average before the first
+        # run shows it (afterwards it mostly shows our own runs).
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def report(runs: dict[str, Measurement], inputs: dict) -> tuple[list[str], dict]:
+def report(runs: dict[str, Measurement], inputs: dict, env: dict, env_end: dict) -> tuple[list[str], dict]:
     """The printed table and the JSON summary."""
     lines: list[str] = []
-    summary: dict = {"inputs": inputs, "cpus": os.cpu_count(), "targets_missed": [], "failed_runs": []}
+    summary: dict = {
+        "inputs": inputs,
+        "cpus": os.cpu_count(),
+        "environment": env,
+        "environment_end": env_end,
+        "targets_missed": [],
+        "failed_runs": [],
+    }
     lines.append(
         f"pipeline wall time: span {inputs['span']} ({inputs['period']}, {inputs['rows']} rows), "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, commit {env['commit']}, load avg at start {env['load_average_1min']:.2f}"
     )
+    if env_end["commit"] != env["commit"]:
+        lines.append(f"note: the tree changed during the benchmark ({env['commit']} -> {env_end['commit']})")
+    if not env["tensorflow_bytecode_cached"]:
+        lines.append(
+            "note: no .pyc for tensorflow (PYTHONDONTWRITEBYTECODE="
+            f"{env['PYTHONDONTWRITEBYTECODE'] or 'unset'}): every process compiles its imports from source"
+        )
     ours, ref = runs.get("ours_cold"), runs.get("reference_cold")
     if ref and ref.result and ours and ours.result:
         same = (ref.result["train_steps"], ref.result["eval_steps"]) == (
@@ -148,8 +187,8 @@ def report(runs: dict[str, Measurement], inputs: dict) -> tuple[list[str], dict]
             f"ours {ours.result['train_steps']}/{ours.result['eval_steps']} "
             f"({'match' if same else 'DIFFER'})"
         )
-    for m in runs.values():
-        if m.result.get("beam_args"):
+    for m in (ref, ours):  # warm reruns use the same args
+        if m and m.result.get("beam_args"):
             lines.append(f"beam args {m.label}: {' '.join(m.result['beam_args'])}")
     lines.append("")
     header = f"{'run':<28}{'wall s':>8}{'start-up':>10}{'imports':>9}{'run':>8}{'exit':>7}  status"
@@ -239,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     print(f"benchmark work dir (kept): {work}", flush=True)
 
+    env = environment()
     config = load_config(args.config, {"work_dir": str(ours_dir)})
     started = time.perf_counter()
     inputs = prepare_inputs(config, args.span, ref_dir / "data")
@@ -276,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_reference:
         runs["reference_warm"] = run_timed("reference_warm", ref_cmd, ref_dir, logs)
 
-    lines, summary = report(runs, inputs)
+    lines, summary = report(runs, inputs, env, environment())
     summary["work_dir"] = str(work)
     print()
     print("\n".join(lines))

@@ -6,14 +6,31 @@ Nothing here names a dataset column: features, label and slices come from `confi
 from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.components import (
+    CsvExampleGen,
+    Evaluator,
+    ExampleValidator,
+    ImportSchemaGen,
+    Pusher,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+)
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.orchestration import metadata
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 from components.anomaly_gate.component import AnomalyGate
 from components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
 from components.model_check.component import ModelCheck
 from models.features import custom_config_for
 from pipeline.config import PipelineConfig
+
+# `tfx.v1` is avoided on purpose: importing it loads google.cloud.aiplatform (~6 s per process).
 
 # Stable component ids: MLMD contexts, caching and the CLI's reports key on them.
 EXAMPLE_GEN = "example_gen"
@@ -83,14 +100,14 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pipeline:
     """The pipeline for one span. `span_rows` (from the pre-flight check) lets the anomaly gate
     prove no rows were lost, and picks the Beam mode when `beam.mode` is auto."""
     dataset = config.dataset
     training = config.training
 
     # Reads the span's CSV files and hashes them into train/eval splits.
-    example_gen = tfx.components.CsvExampleGen(
+    example_gen = CsvExampleGen(
         input_base=str(config.data_root_path),
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="span", pattern="span-{SPAN}/*.csv")]
@@ -109,21 +126,19 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tf
     ).with_id(EXAMPLE_GEN)
 
     # Per-split feature statistics (TFDV).
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
-        STATISTICS_GEN
-    )
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
 
     # The curated schema; without one, SchemaGen infers a draft (bootstrap only).
     schema_file = dataset.resolve_schema()
     if schema_file is not None:
-        schema_node = tfx.components.ImportSchemaGen(schema_file=str(schema_file)).with_id(SCHEMA)
+        schema_node = ImportSchemaGen(schema_file=str(schema_file)).with_id(SCHEMA)
     else:
-        schema_node = tfx.components.SchemaGen(
+        schema_node = SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
         ).with_id(SCHEMA)
 
     # Validates the statistics against the schema (TRAINING environment).
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_node.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR)
 
@@ -137,7 +152,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tf
     custom_config = custom_config_for(dataset, training)
 
     # Feature engineering shared by training and serving.
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_node.outputs["schema"],
         preprocessing_fn="models.preprocessing.preprocessing_fn",
@@ -148,27 +163,27 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tf
     transform.add_upstream_node(anomaly_gate)
 
     # Trains the Keras model on transformed examples; exports a tf.Example serving signature.
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn="models.model.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_node.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+        train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=training.eval_steps),
         custom_config=custom_config,
     ).with_id(TRAINER)
 
     # The latest blessed model trained on another span: the baseline the candidate must not
     # fall behind (on a rerun of this span, the same baseline as the first time).
-    baseline_resolver = tfx.dsl.Resolver(
+    baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelFromOtherSpanStrategy,
         config={"span": span},
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id(BASELINE_RESOLVER)
 
     # TFMA metrics per slice; blesses the candidate when it passes the thresholds.
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         example_splits=["eval"],
         model=trainer.outputs["model"],
@@ -186,17 +201,17 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tf
     ).with_id(MODEL_CHECK)
 
     # Pushes the stamped model to <serving_root>/<model_name>/<version>/ when both blessed it.
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=model_check.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=str(config.serving_root_path / config.serving_model_name)
             )
         ),
     ).with_id(PUSHER)
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(config.pipeline_root_path),
         components=[
@@ -213,8 +228,6 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> tf
             pusher,
         ],
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(config.metadata_file)
-        ),
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(config.metadata_file)),
         beam_pipeline_args=config.beam.pipeline_args(span_rows or None),
     )

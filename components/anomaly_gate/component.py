@@ -7,11 +7,10 @@ fails the run (and so stops Transform and Trainer, which are ordered after it) w
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components.anomaly_gate.core import check_gate
@@ -21,8 +20,8 @@ ANOMALIES_FILE = "SchemaDiff.pb"
 
 @component
 def AnomalyGate(
-    anomalies: InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-    statistics: InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     expected_num_examples: Parameter[int] = 0,
 ) -> None:
     splits = artifact_utils.decode_split_names(statistics.split_names)

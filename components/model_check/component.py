@@ -9,10 +9,9 @@ import logging
 import os
 
 import tensorflow as tf
-from tfx import v1 as tfx
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from components.model_check.core import ModelCheckError, replay, strip_features, warmup_requests
@@ -29,9 +28,9 @@ def _read_examples(examples, split: str, limit: int) -> list[bytes]:
 
 @component
 def ModelCheck(
-    model: InputArtifact[tfx.types.standard_artifacts.Model],
-    examples: InputArtifact[tfx.types.standard_artifacts.Examples],
-    blessing: OutputArtifact[tfx.types.standard_artifacts.InfraBlessing],
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    blessing: OutputArtifact[standard_artifacts.InfraBlessing],
     label: Parameter[str],
     model_name: Parameter[str],
     num_warmup_examples: Parameter[int] = 100,
