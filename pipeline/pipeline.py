@@ -10,13 +10,13 @@ from tfx.components import (
     CsvExampleGen,
     Evaluator,
     ExampleValidator,
-    ImportSchemaGen,
     Pusher,
     SchemaGen,
     StatisticsGen,
     Trainer,
     Transform,
 )
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.orchestration import metadata
 from tfx.orchestration.pipeline import Pipeline
