@@ -48,7 +48,6 @@ class TrainingConfig(_Strict):
     batch_size: int = 40
     learning_rate: float = 0.001
     hidden_units: list[int] = Field(default_factory=lambda: [100, 70, 50, 25])
-    steps_per_execution: int = 50
     # Evaluation split share when ExampleGen hashes a span into train/eval.
     eval_buckets: int = 1
     train_buckets: int = 2

@@ -16,6 +16,16 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    # Google client libraries (pulled in by TFX) warn about Python 3.10 and grpcio at import time.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:You are using a non-supported Python version:FutureWarning"
+    )
+    config.addinivalue_line("filterwarnings", "ignore:grpcio < .* does not support:FutureWarning")
+
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # A taxi-like dataset small enough to reason about row by row. Source columns: ts (the time

@@ -102,14 +102,17 @@ def test_format_report_names_split_feature_description_and_reason(anomalies):
         "  [train] feature 'payment': Examples contain values missing from the schema: "
         "Bitcoin (~20%). (ENUM_TYPE_UNEXPECTED_STRING_VALUES)"
     )
-    assert lines[3] == "  [train] feature '<dataset>': Low number of examples: 3 < 10 (DATASET_LOW_NUM_EXAMPLES)"
+    assert (
+        lines[3] == "  [train] feature '<dataset>': Low number of examples: 3 < 10 (DATASET_LOW_NUM_EXAMPLES)"
+    )
 
 
 def test_format_report_singular():
     one = FeatureAnomaly("eval", "hour", "ERROR", ("SCHEMA_MISSING_COLUMN",), "Column dropped")
 
     assert format_report([one]) == (
-        "1 anomaly against the curated schema:\n  [eval] feature 'hour': Column dropped (SCHEMA_MISSING_COLUMN)"
+        "1 anomaly against the curated schema:\n"
+        "  [eval] feature 'hour': Column dropped (SCHEMA_MISSING_COLUMN)"
     )
 
 

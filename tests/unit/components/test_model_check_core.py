@@ -50,7 +50,9 @@ def test_strip_features_ignores_names_that_are_absent():
 def test_one_request_per_example_plus_one_batch():
     examples = [_example(1.0), _example(2.0), _example(3.0)]
 
-    logs = warmup_requests(examples, model_name="taxi", signature_name="serving_default", input_key="examples")
+    logs = warmup_requests(
+        examples, model_name="taxi", signature_name="serving_default", input_key="examples"
+    )
 
     assert len(logs) == 4
     assert [_request_examples(log) for log in logs] == [[examples[0]], [examples[1]], [examples[2]], examples]

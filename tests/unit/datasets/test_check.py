@@ -85,7 +85,9 @@ def test_zero_byte_file_raises_empty_span_naming_the_file(tiny_dataset_config, t
     empty = good.parent / "zzz.csv"
     empty.write_text("")
 
-    with pytest.raises(EmptySpanError, match=rf"span 1: {re.escape(str(empty))} is empty \(no header, no rows\)"):
+    with pytest.raises(
+        EmptySpanError, match=rf"span 1: {re.escape(str(empty))} is empty \(no header, no rows\)"
+    ):
         check_span(tiny_dataset_config(), data_root, 1)
 
 

@@ -151,9 +151,7 @@ def test_missing_required_section_names_the_field(tmp_path, tiny_dataset_dict, w
 def test_feature_listed_twice_names_the_feature(tiny_dataset_yaml, features):
     path = tiny_dataset_yaml(features=features, evaluation={})
 
-    with pytest.raises(
-        ConfigError, match=_error_in(path, r"features: .*more than one type: \['fare'\]")
-    ):
+    with pytest.raises(ConfigError, match=_error_in(path, r"features: .*more than one type: \['fare'\]")):
         load_dataset_config(path)
 
 

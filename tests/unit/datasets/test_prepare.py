@@ -42,7 +42,9 @@ def _times(days, epoch_seconds, unit="s"):
         ("year", [1, 1, 1, 1, 2, 3], ["2013", "2013", "2013", "2013", "2014", "2015"]),
     ],
 )
-def test_span_numbers_per_period(tiny_dataset_config, epoch_seconds, period, expected_numbers, expected_periods):
+def test_span_numbers_per_period(
+    tiny_dataset_config, epoch_seconds, period, expected_numbers, expected_periods
+):
     config = _with_spans(tiny_dataset_config(), period=period)
     days = ["2013-01-01", "2013-03-31", "2013-04-01", "2013-12-31", "2014-01-01", "2015-01-15"]
 
@@ -62,7 +64,9 @@ def test_span_numbers_per_period(tiny_dataset_config, epoch_seconds, period, exp
         ("quarter", "2012-10-01", [2, 3, 3, 4]),
     ],
 )
-def test_span_one_is_the_period_holding_the_origin(tiny_dataset_config, epoch_seconds, period, origin, expected):
+def test_span_one_is_the_period_holding_the_origin(
+    tiny_dataset_config, epoch_seconds, period, origin, expected
+):
     config = _with_spans(tiny_dataset_config(), period=period, origin=origin)
     days = ["2013-03-31", "2013-05-01", "2013-06-30", "2013-08-01"]
 
@@ -129,7 +133,11 @@ def prepared(tmp_path, tiny_dataset_config, tiny_source_csv):
 def test_prepare_writes_one_file_per_span(prepared):
     data_root, spans = prepared
 
-    assert [(s.span, s.period, s.rows) for s in spans] == [(1, "2013Q1", 2), (2, "2013Q2", 1), (5, "2014Q1", 1)]
+    assert [(s.span, s.period, s.rows) for s in spans] == [
+        (1, "2013Q1", 2),
+        (2, "2013Q2", 1),
+        (5, "2014Q1", 1),
+    ]
     for span in spans:
         assert span.path == span_dir(data_root, span.span) / SPAN_FILE_NAME
         assert span.path.is_file()
@@ -174,7 +182,9 @@ def test_rows_before_origin_raise_naming_the_row(tmp_path, tiny_dataset_config, 
     config = _with_spans(tiny_dataset_config(), origin="2013-04-01")
 
     # Rows 2 and 3 of the file (2013-01-15, 2013-02-01) fall in 2013Q1; the first is named.
-    with pytest.raises(DataError, match=rf"{re.escape(str(source))}: row 2 falls before spans\.origin 2013-04-01 \(2013Q1\)"):
+    with pytest.raises(
+        DataError, match=rf"{re.escape(str(source))}: row 2 falls before spans\.origin 2013-04-01 \(2013Q1\)"
+    ):
         prepare_spans(config, tmp_path / "data")
     assert not (tmp_path / "data").exists()
 
@@ -190,7 +200,10 @@ def test_non_numeric_timestamp_raises_naming_row_and_column(
     ]
     source = tiny_source_csv(rows=rows)
 
-    with pytest.raises(DataError, match=rf"{re.escape(str(source))}: row 4, column 'ts': expected a timestamp in s, got '{bad}'"):
+    with pytest.raises(
+        DataError,
+        match=rf"{re.escape(str(source))}: row 4, column 'ts': expected a timestamp in s, got '{bad}'",
+    ):
         prepare_spans(tiny_dataset_config(), tmp_path / "data")
 
 
@@ -232,7 +245,9 @@ def test_missing_source_file_raises_naming_the_file(tmp_path, tiny_dataset_confi
         prepare_spans(tiny_dataset_config(), tmp_path / "data")
 
 
-def test_rerun_replaces_spans_cleanly(tmp_path, tiny_dataset_config, tiny_source_csv, read_csv, epoch_seconds):
+def test_rerun_replaces_spans_cleanly(
+    tmp_path, tiny_dataset_config, tiny_source_csv, read_csv, epoch_seconds
+):
     config = tiny_dataset_config()
     data_root = tmp_path / "data"
     tiny_source_csv()
@@ -262,7 +277,11 @@ def test_bikes_fixture_prepares_into_monthly_spans(tmp_path, read_csv):
 
     spans = prepare_spans(config, tmp_path / "bikes")
 
-    assert [(s.span, s.period, s.rows) for s in spans] == [(1, "2023-01", 3), (2, "2023-02", 3), (4, "2023-04", 2)]
+    assert [(s.span, s.period, s.rows) for s in spans] == [
+        (1, "2023-01", 3),
+        (2, "2023-02", 3),
+        (4, "2023-04", 2),
+    ]
     header = ["distance_km", "temperature", "station_id", "weather", "long_ride"]
     assert read_csv(spans[0].path) == [
         header,
@@ -272,4 +291,7 @@ def test_bikes_fixture_prepares_into_monthly_spans(tmp_path, read_csv):
     ]
     # 31 > 30 -> 1, exactly 30 -> 0, a missing duration -> 0
     assert [row[-1] for row in read_csv(spans[1].path)[1:]] == ["1", "0", "0"]
-    assert read_csv(spans[2].path)[1:] == [["3.0", "12.0", "101", "clear", "0"], ["22.4", "15.0", "105", "clear", "1"]]
+    assert read_csv(spans[2].path)[1:] == [
+        ["3.0", "12.0", "101", "clear", "0"],
+        ["22.4", "15.0", "105", "clear", "1"],
+    ]

@@ -1,0 +1,334 @@
+"""Pipeline construction tier: create_pipeline wires the DAG from the config alone (nothing runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
+from tfx.components import SchemaGen
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+
+from components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
+from datasets.config import load_dataset_config
+from models.features import FeatureSpec
+from pipeline import pipeline as pipeline_module
+from pipeline.config import BeamConfig, EvaluationThresholds, PipelineConfig, load_config
+from pipeline.pipeline import COMPONENT_IDS, create_pipeline, eval_config
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BIKES_YAML = REPO_ROOT / "tests" / "fixtures" / "bikes.yaml"
+
+
+@pytest.fixture
+def taxi_config(tmp_path):
+    return load_config(REPO_ROOT / "lifecycle.yaml", {"work_dir": str(tmp_path)})
+
+
+@pytest.fixture
+def bikes_config(tmp_path):
+    return PipelineConfig(
+        pipeline_name="bikes-lifecycle",
+        dataset=load_dataset_config(BIKES_YAML),
+        work_dir=str(tmp_path),
+    )
+
+
+@pytest.fixture
+def passed_components(monkeypatch):
+    """Records the component list create_pipeline hands to TFX's Pipeline (which topsorts it)."""
+    calls = []
+    original = pipeline_module.Pipeline
+
+    def recording_pipeline(*args, **kwargs):
+        calls.append(list(kwargs["components"]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "Pipeline", recording_pipeline)
+    return calls
+
+
+def _by_id(pipeline) -> dict:
+    return {component.id: component for component in pipeline.components}
+
+
+def _producer(component, key: str) -> tuple[str, str]:
+    channel = component.inputs[key]
+    return channel.producer_component_id, channel.output_key
+
+
+def _assert_component_ids(pipeline, passed_components):
+    ids = [component.id for component in pipeline.components]
+    assert sorted(ids) == sorted(COMPONENT_IDS)
+    assert len(set(ids)) == len(ids) == 11
+    # The order create_pipeline wires them in is COMPONENT_IDS exactly ...
+    assert [component.id for component in passed_components[-1]] == list(COMPONENT_IDS)
+    # ... and that order follows the data flow: every node comes after all of its upstream nodes
+    # (Pipeline.components itself is a topological sort, which may order independent nodes
+    # differently, e.g. the baseline resolver first).
+    position = {component_id: i for i, component_id in enumerate(COMPONENT_IDS)}
+    for component in pipeline.components:
+        for upstream in component.upstream_nodes:
+            assert position[upstream.id] < position[component.id], (upstream.id, component.id)
+
+
+# --- the taxi pipeline from lifecycle.yaml ----------------------------------------------------
+
+
+def test_component_ids_follow_component_ids_in_order(taxi_config, passed_components):
+    pipeline = create_pipeline(taxi_config, span=1, span_rows=10)
+
+    _assert_component_ids(pipeline, passed_components)
+    assert pipeline.pipeline_info.pipeline_name == "ml-lifecycle"
+
+
+def test_schema_node_imports_the_curated_schema(taxi_config):
+    schema = _by_id(create_pipeline(taxi_config, span=1, span_rows=10))["schema"]
+
+    assert isinstance(schema, ImportSchemaGen)
+    assert schema.exec_properties["schema_file"] == str(REPO_ROOT / "schemas" / "taxi" / "schema.pbtxt")
+    assert schema.upstream_nodes == set()
+
+
+def test_schema_node_infers_a_schema_when_the_dataset_has_none(taxi_config):
+    no_schema = taxi_config.model_copy(
+        update={"dataset": taxi_config.dataset.model_copy(update={"schema_path": None})}
+    )
+
+    components = _by_id(create_pipeline(no_schema, span=1, span_rows=10))
+
+    schema = components["schema"]
+    assert isinstance(schema, SchemaGen)
+    assert _producer(schema, "statistics") == ("statistics_gen", "statistics")
+    assert schema.exec_properties["infer_feature_shape"] in (0, False)
+    assert _producer(components["example_validator"], "schema") == ("schema", "schema")
+    assert _producer(components["transform"], "schema") == ("schema", "schema")
+
+
+def test_example_gen_reads_the_requested_span(taxi_config):
+    example_gen = _by_id(create_pipeline(taxi_config, span=3, span_rows=10))["example_gen"]
+
+    properties = example_gen.exec_properties
+    assert properties["input_base"] == str(taxi_config.data_root_path)
+    assert json.loads(properties["input_config"])["splits"] == [
+        {"name": "span", "pattern": "span-{SPAN}/*.csv"}
+    ]
+    static_range = json.loads(properties["range_config"])["static_range"]
+    assert (static_range["start_span_number"], static_range["end_span_number"]) == (3, 3)
+    splits = json.loads(properties["output_config"])["split_config"]["splits"]
+    assert [(s["name"], s["hash_buckets"]) for s in splits] == [("train", 2), ("eval", 1)]
+
+
+def test_anomaly_gate_sits_between_validation_and_transform(taxi_config):
+    components = _by_id(create_pipeline(taxi_config, span=1, span_rows=10))
+
+    gate = components["anomaly_gate"]
+    assert _producer(gate, "anomalies") == ("example_validator", "anomalies")
+    assert _producer(gate, "statistics") == ("statistics_gen", "statistics")
+    assert gate.exec_properties["expected_num_examples"] == 10
+    assert gate in components["transform"].upstream_nodes
+    assert components["trainer"] in components["transform"].downstream_nodes
+
+
+def test_transform_and_trainer_get_the_dataset_features(taxi_config):
+    components = _by_id(create_pipeline(taxi_config, span=1, span_rows=10))
+
+    for component_id in ("transform", "trainer"):
+        custom_config = json.loads(components[component_id].exec_properties["custom_config"])
+        spec = FeatureSpec.from_custom_config(custom_config)
+        assert spec.label == "big_tipper"
+        assert spec.raw_names() == taxi_config.dataset.features.all_names()
+        assert custom_config["training"]["train_steps"] == taxi_config.training.train_steps
+    assert (
+        components["transform"].exec_properties["preprocessing_fn"] == "models.preprocessing.preprocessing_fn"
+    )
+    assert components["trainer"].exec_properties["run_fn"] == "models.model.run_fn"
+    assert _producer(components["trainer"], "examples") == ("transform", "transformed_examples")
+
+
+def test_pusher_takes_both_blessings(taxi_config):
+    components = _by_id(create_pipeline(taxi_config, span=1, span_rows=10))
+
+    pusher = components["pusher"]
+    assert _producer(pusher, "infra_blessing") == ("model_check", "blessing")
+    assert _producer(pusher, "model_blessing") == ("evaluator", "blessing")
+    # The model comes from the infra blessing (the stamped, warmed-up copy), not from Trainer.
+    assert "model" not in pusher.inputs
+    destination = json.loads(pusher.exec_properties["push_destination"])
+    assert destination["filesystem"]["base_directory"] == str(taxi_config.serving_root_path / "taxi")
+
+
+def test_evaluator_and_model_check_read_the_trained_model(taxi_config):
+    components = _by_id(create_pipeline(taxi_config, span=1, span_rows=10))
+
+    evaluator = components["evaluator"]
+    assert _producer(evaluator, "model") == ("trainer", "model")
+    assert _producer(evaluator, "baseline_model") == ("latest_blessed_model_resolver", "model")
+    assert json.loads(evaluator.exec_properties["example_splits"]) == ["eval"]
+    model_check = components["model_check"]
+    assert _producer(model_check, "model") == ("trainer", "model")
+    assert _producer(model_check, "examples") == ("example_gen", "examples")
+    assert model_check.exec_properties == {
+        "label": "big_tipper",
+        "model_name": "taxi",
+        "num_warmup_examples": 100,
+    }
+
+
+@pytest.mark.parametrize("span", [1, 4])
+def test_baseline_resolver_excludes_the_current_span(taxi_config, span):
+    resolver = _by_id(create_pipeline(taxi_config, span=span, span_rows=10))["latest_blessed_model_resolver"]
+
+    assert resolver.exec_properties["resolver_class"] is LatestBlessedModelFromOtherSpanStrategy
+    assert resolver.exec_properties["source_uri"] == {"span": span}
+    assert resolver.upstream_nodes == set()
+
+
+def test_evaluator_gets_the_eval_config(taxi_config):
+    evaluator = _by_id(create_pipeline(taxi_config, span=1, span_rows=10))["evaluator"]
+
+    passed = json_format.Parse(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
+
+    assert passed == eval_config(taxi_config)
+
+
+def test_metadata_and_pipeline_root_live_under_work_dir(taxi_config, tmp_path):
+    pipeline = create_pipeline(taxi_config, span=1, span_rows=10)
+
+    assert pipeline.pipeline_info.pipeline_root == str(tmp_path.resolve() / "pipelines" / "ml-lifecycle")
+    assert pipeline.metadata_connection_config.sqlite.filename_uri == str(
+        tmp_path.resolve() / "metadata.sqlite"
+    )
+    assert pipeline.enable_cache is True
+
+
+# --- eval_config ------------------------------------------------------------------------------
+
+
+def _thresholded(config: tfma.EvalConfig) -> dict:
+    return {
+        metric.class_name: metric.per_slice_thresholds
+        for spec in config.metrics_specs
+        for metric in spec.metrics
+        if metric.per_slice_thresholds or metric.HasField("threshold")
+    }
+
+
+def test_threshold_only_on_the_overall_slice(taxi_config):
+    config = eval_config(taxi_config)
+
+    thresholded = _thresholded(config)
+    assert list(thresholded) == ["AUC"]
+    (per_slice,) = thresholded["AUC"]
+    assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]  # the overall slice only
+    assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
+    change = per_slice.threshold.change_threshold
+    assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    assert change.absolute.value == pytest.approx(-0.02)
+    assert all(not spec.thresholds and not spec.per_slice_thresholds for spec in config.metrics_specs)
+
+
+def test_slices_are_overall_plus_the_dataset_slice_features(taxi_config):
+    config = eval_config(taxi_config)
+
+    assert [list(spec.feature_keys) for spec in config.slicing_specs] == [
+        [],
+        ["trip_start_hour"],
+        ["payment_type"],
+    ]
+    assert [(spec.signature_name, spec.label_key) for spec in config.model_specs] == [
+        ("serving_default", "big_tipper")
+    ]
+
+
+def test_threshold_follows_the_configured_metric_and_values(taxi_config):
+    custom = taxi_config.model_copy(
+        update={"evaluation": EvaluationThresholds(metric="Precision", min_value=0.75, max_drop=0.1)}
+    )
+
+    thresholded = _thresholded(eval_config(custom))
+
+    assert list(thresholded) == ["Precision"]
+    (per_slice,) = thresholded["Precision"]
+    assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
+    assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.75)
+    assert per_slice.threshold.change_threshold.absolute.value == pytest.approx(-0.1)
+
+
+# --- Beam arguments ---------------------------------------------------------------------------
+
+
+def test_small_span_runs_beam_in_memory(taxi_config):
+    pipeline = create_pipeline(taxi_config, span=1, span_rows=10)
+
+    assert pipeline.beam_pipeline_args == ["--direct_running_mode=in_memory"]
+
+
+def test_big_span_runs_beam_multi_processing(taxi_config):
+    config = taxi_config.model_copy(update={"beam": BeamConfig(auto_threshold_rows=5, num_workers=2)})
+
+    pipeline = create_pipeline(config, span=1, span_rows=10)
+
+    assert pipeline.beam_pipeline_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def test_unknown_span_size_runs_in_memory_and_skips_the_row_check(taxi_config):
+    config = taxi_config.model_copy(update={"beam": BeamConfig(auto_threshold_rows=1)})
+
+    pipeline = create_pipeline(config, span=1)
+
+    assert pipeline.beam_pipeline_args == ["--direct_running_mode=in_memory"]
+    assert _by_id(pipeline)["anomaly_gate"].exec_properties["expected_num_examples"] == 0
+
+
+def test_explicit_beam_mode_and_extra_args(taxi_config):
+    beam = BeamConfig(mode="multi_processing", extra_args=["--direct_num_workers_extra=1"])
+    config = taxi_config.model_copy(update={"beam": beam, "enable_cache": False})
+
+    pipeline = create_pipeline(config, span=1, span_rows=10)
+
+    assert pipeline.beam_pipeline_args == [
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=0",
+        "--direct_num_workers_extra=1",
+    ]
+    assert pipeline.enable_cache is False
+
+
+# --- a second, non-taxi dataset ---------------------------------------------------------------
+
+
+def test_bikes_pipeline_has_the_same_components(bikes_config, passed_components):
+    pipeline = create_pipeline(bikes_config, span=2, span_rows=3)
+
+    _assert_component_ids(pipeline, passed_components)
+    assert pipeline.pipeline_info.pipeline_name == "bikes-lifecycle"
+
+
+def test_bikes_pipeline_is_wired_from_the_bikes_config(bikes_config, tmp_path):
+    components = _by_id(create_pipeline(bikes_config, span=2, span_rows=3))
+
+    assert isinstance(components["schema"], SchemaGen)  # bikes names no schema
+    assert components["example_gen"].exec_properties["input_base"] == str(
+        tmp_path.resolve() / "data" / "bikes"
+    )
+    spec = FeatureSpec.from_custom_config(
+        json.loads(components["transform"].exec_properties["custom_config"])
+    )
+    assert spec.label == "long_ride"
+    assert spec.raw_names() == ["distance_km", "temperature", "station_id", "weather"]
+    assert components["model_check"].exec_properties["label"] == "long_ride"
+    assert components["model_check"].exec_properties["model_name"] == "bikes"
+    assert components["anomaly_gate"].exec_properties["expected_num_examples"] == 3
+    destination = json.loads(components["pusher"].exec_properties["push_destination"])
+    assert destination["filesystem"]["base_directory"] == str(tmp_path.resolve() / "serving" / "bikes")
+    passed = json_format.Parse(components["evaluator"].exec_properties["eval_config"], tfma.EvalConfig())
+    assert [list(spec.feature_keys) for spec in passed.slicing_specs] == [[], ["weather"]]
+    assert passed.model_specs[0].label_key == "long_ride"
+
+
+def test_module_exposes_eleven_stable_ids():
+    assert len(COMPONENT_IDS) == len(set(COMPONENT_IDS)) == 11
+    assert COMPONENT_IDS[0] == pipeline_module.EXAMPLE_GEN and COMPONENT_IDS[-1] == pipeline_module.PUSHER
