@@ -27,6 +27,7 @@ class LabelConfig(_Strict):
     # A pandas.eval expression over the source columns, e.g. "tips > 0.2 * fare". When empty the
     # source already has a 0/1 column called `name`.
     expression: str = ""
+    # Source columns the label is computed from: never features (checked), never in spans.
     drop_source_columns: list[str] = Field(default_factory=list)
 
 
@@ -91,6 +92,12 @@ class DatasetConfig(_Strict):
         names = self.features.all_names()
         if self.label.name in names:
             raise ValueError(f"label {self.label.name!r} is also listed as a feature")
+        leaked = [c for c in self.label.drop_source_columns if c in names]
+        if leaked:
+            raise ValueError(
+                f"label source column(s) {leaked} are also features: the label would leak "
+                "into the inputs"
+            )
         unknown = [f for f in self.evaluation.slice_features if f not in names]
         if unknown:
             raise ValueError(f"evaluation.slice_features not among the features: {unknown}")

@@ -73,14 +73,21 @@ def as_float_text(value: str) -> str:
     return value + ".0" if _INTEGER_TEXT.fullmatch(value) else value
 
 
+def _numeric_if_parsable(column: pd.Series) -> pd.Series:
+    """Numbers for columns whose non-empty cells all parse as numbers; text columns stay text,
+    so expressions such as `weather == 'rain'` work."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    unparsed = numbers.isna() & (column != "")
+    return column if unparsed.any() else numbers
+
+
 def compute_label(frame: pd.DataFrame, config: DatasetConfig) -> pd.Series:
     """The 0/1 label: the configured expression over numeric source columns, or the column itself."""
     label = config.label
     if not label.expression:
         return frame[label.name]
-    numeric = frame.apply(lambda col: pd.to_numeric(col, errors="coerce"))
     try:
-        values = numeric.eval(label.expression)
+        values = frame.apply(_numeric_if_parsable).eval(label.expression)
     except Exception as error:  # pandas raises many types for a bad expression
         raise DataError(f"label.expression {label.expression!r}: {error}") from error
     return values.fillna(False).astype(np.int64).astype(str)
@@ -112,6 +119,12 @@ def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
 
     data_root = Path(data_root)
     data_root.mkdir(parents=True, exist_ok=True)
+    # Spans from an earlier prepare that this one does not write would otherwise linger and be
+    # read by schema bootstrap (span-*) or a run of that span.
+    wanted = {f"span-{span}" for span in set(numbers.tolist())}
+    for stale in data_root.glob("span-*"):
+        if stale.is_dir() and stale.name not in wanted:
+            shutil.rmtree(stale)
     prepared = []
     for span in sorted(set(numbers.tolist())):
         rows = out[numbers == span]

@@ -34,7 +34,8 @@ def _quiet_libraries() -> None:
 def _load(args):
     from pipeline.config import load_config
 
-    overrides = {"work_dir": args.work_dir} if args.work_dir else None
+    # A --work-dir on the command line is relative to where the user stands, not to the config.
+    overrides = {"work_dir": os.path.abspath(args.work_dir)} if args.work_dir else None
     return load_config(args.config, overrides)
 
 

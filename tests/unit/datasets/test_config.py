@@ -363,3 +363,13 @@ def test_extra_args_are_appended_in_every_mode():
 def test_unknown_beam_mode_is_rejected():
     with pytest.raises(ValidationError, match="mode"):
         BeamConfig(mode="dataflow")
+
+
+def test_a_label_source_column_listed_as_a_feature_is_rejected(tiny_dataset_dict, write_yaml, tmp_path):
+    from datasets.config import ConfigError, load_dataset_config
+
+    tiny_dataset_dict["features"]["numeric"].append("tips")
+    path = write_yaml(tmp_path / "leaky.yaml", tiny_dataset_dict)
+
+    with pytest.raises(ConfigError, match=r"leaky\.yaml: .*\['tips'\] are also features"):
+        load_dataset_config(path)

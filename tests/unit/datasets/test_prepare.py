@@ -295,3 +295,27 @@ def test_bikes_fixture_prepares_into_monthly_spans(tmp_path, read_csv):
         ["3.0", "12.0", "101", "clear", "0"],
         ["22.4", "15.0", "105", "clear", "1"],
     ]
+
+
+def test_label_expression_can_compare_text_columns(tiny_dataset_config):
+    import pandas as pd
+
+    from datasets.prepare import compute_label
+
+    config = tiny_dataset_config(label={"name": "paid_cash", "expression": "payment == 'Cash'"})
+    frame = pd.DataFrame({"payment": ["Cash", "Credit Card", ""], "fare": ["1", "2", ""]})
+
+    assert compute_label(frame, config).tolist() == ["1", "0", "0"]
+
+
+def test_prepare_removes_spans_an_earlier_prepare_left(tmp_path, tiny_dataset_config, tiny_source_csv):
+    data_root = tmp_path / "data"
+    stale = span_dir(data_root, 9)
+    stale.mkdir(parents=True)
+    (stale / SPAN_FILE_NAME).write_text("old\n")
+    tiny_source_csv()
+
+    spans = prepare_spans(tiny_dataset_config(), data_root)
+
+    assert not stale.exists()
+    assert sorted(p.name for p in data_root.iterdir()) == sorted(f"span-{s.span}" for s in spans)
