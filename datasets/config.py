@@ -64,6 +64,16 @@ class SpanConfig(_Strict):
     origin: str
 
 
+class DriftThresholds(_Strict):
+    """Written into the curated schema by `lifecycle schema bootstrap`; the schema then rules."""
+
+    categorical_l_infinity: float = 0.1
+    numeric_jensen_shannon: float = 0.1
+    # Example count of a span relative to its baseline span.
+    min_examples_fraction: float = 0.5
+    max_examples_fraction: float = 2.0
+
+
 class EvaluationConfig(_Strict):
     slice_features: list[str] = Field(default_factory=list)
 
@@ -75,6 +85,7 @@ class DatasetConfig(_Strict):
     features: FeatureConfig
     spans: SpanConfig
     evaluation: EvaluationConfig = EvaluationConfig()
+    drift: DriftThresholds = DriftThresholds()
     # Curated schema (.pbtxt). None: the pipeline infers one with SchemaGen (bootstrap only).
     schema_path: str | None = Field(default=None, alias="schema")
     # Directory of the YAML file; relative paths resolve against it.

@@ -87,6 +87,7 @@ def _format_report(report, outcome) -> str:
         lines.append(f"  rows       CSV {outcome.csv_rows} -> examples {total} ({splits})")
     if report:
         lines.append(f"  anomalies  {len(report.anomalies) or 'none'}")
+        lines += _drift_lines(report)
         wanted = ("auc", "binary_accuracy", "calibration", "example_count")
         for metric in (m for m in report.metrics if m.name in wanted):
             baseline = (
@@ -137,8 +138,92 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _drift_lines(report) -> list[str]:
+    drift, concept = report.drift, report.concept_drift
+    lines = []
+    if drift:
+        verdict = drift.get("verdict")
+        if verdict == "no_baseline":
+            lines.append("  data drift no baseline yet (first span)")
+        else:
+            lines.append(
+                f"  data drift {drift.get('drifted_feature_count', 0)} feature(s) over threshold vs span "
+                f"{drift.get('baseline_span')} (max score {float(drift.get('max_score', 0)):.3f}, "
+                f"policy {drift.get('policy')})"
+            )
+            lines += [f"             {line}" for line in str(drift.get("summary") or "").splitlines()]
+    if concept:
+        if concept.get("verdict") == "no_pushed_model":
+            lines.append("  concept drift no pushed model to check yet")
+        else:
+            lines.append(
+                f"  concept drift {'YES' if concept.get('verdict') == 'concept_drift' else 'no'}: "
+                f"pushed model {concept.get('metric')} {float(concept['blessed_value']):.4f} at "
+                f"blessing -> {float(concept['current_value']):.4f} on this span"
+            )
+    return lines
+
+
 def _value_text(value: float) -> str:
     return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
+
+
+def format_drift_table(records, concepts, feature: str | None = None) -> str:
+    """Spans x features: each cell the drift score, `*` where it is over its threshold."""
+    concept_by_span = {c.span: c for c in concepts}
+    names = sorted({name for r in records for name in r.features})
+    if feature is not None:
+        if feature not in names:
+            raise ValueError(f"no drift scores recorded for feature {feature!r}; known: {names}")
+        names = [feature]
+    width = max([10] + [len(n) for n in names]) if feature else 10
+    header = (
+        f"{'span':>4} {'vs':>4} {'verdict':<11} {'rows':>6} "
+        + " ".join(f"{n[:width]:>{width}}" for n in names)
+        + "  concept drift"
+    )
+    lines = [header, "-" * len(header)]
+    for record in records:
+        cells = []
+        for name in names:
+            score = record.features.get(name)
+            text = "" if score is None else f"{score.score:.3f}{'*' if score.drifted else ' '}"
+            cells.append(f"{text:>{width}}")
+        concept = concept_by_span.get(record.span)
+        concept_text = (
+            "-"
+            if concept is None or concept.verdict == "no_pushed_model"
+            else f"{'YES' if concept.drifted else 'no '} {concept.metric} "
+            f"{concept.blessed_value:.3f}->{concept.current_value:.3f}"
+        )
+        ratio = (
+            f"x{record.example_count_ratio:.2f}{'*' if record.dataset_drift else ' '}"
+            if record.example_count_ratio is not None
+            else ""
+        )
+        baseline = record.baseline_span if record.baseline_span is not None else "-"
+        lines.append(
+            f"{record.span:>4} {baseline:>4} {record.verdict:<11} {ratio:>6} "
+            + " ".join(cells)
+            + f"  {concept_text}"
+        )
+    lines.append("* over the schema's threshold (L-infinity for categorical, Jensen-Shannon for numeric);")
+    lines.append("  rows: example count relative to the baseline span")
+    return "\n".join(lines)
+
+
+def cmd_drift(args) -> int:
+    from metadata.drift import concept_history, drift_history
+    from metadata.store import open_store
+
+    config = _load(args)
+    store = open_store(config.metadata_file)
+    records = drift_history(store)
+    if not records:
+        print("no drift reports recorded yet (run `lifecycle run` first)")
+        return 0
+    print(format_drift_table(records, concept_history(store), args.feature))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--span", type=int, help="one span")
     group.add_argument("--spans", help="an inclusive range A:B")
     run.set_defaults(handler=cmd_run)
+
+    drift = commands.add_parser("drift", help="data- and concept-drift history from MLMD")
+    drift.add_argument("--feature", default=None, help="one feature's scores only")
+    drift.set_defaults(handler=cmd_drift)
     return parser
 
 

@@ -40,6 +40,8 @@ class RunReport:
     model_check_reason: str = ""
     pushed_version: str | None = None
     pushed_path: str | None = None
+    drift: dict[str, object] = field(default_factory=dict)  # DriftReport custom properties
+    concept_drift: dict[str, object] = field(default_factory=dict)
 
     def component(self, component_id: str) -> ComponentRun | None:
         return next((c for c in self.components if c.component_id == component_id), None)
@@ -144,6 +146,12 @@ def describe_run(
     if check is not None:
         report.model_check_passed = check.properties.get("blessed") == 1
         report.model_check_reason = str(check.properties.get("reason") or "")
+    drift = _first(by_id.get("drift_validator"), "report")
+    if drift is not None:
+        report.drift = dict(drift.properties)
+    concept = _first(by_id.get("concept_drift_check"), "report")
+    if concept is not None:
+        report.concept_drift = dict(concept.properties)
     pushed = _first(by_id.get("pusher"), "pushed_model")
     if pushed is not None and pushed.properties.get("pushed") == 1:
         report.pushed_version = str(pushed.properties.get("pushed_version"))

@@ -147,3 +147,80 @@ def upstream_artifacts(
         for artifact in store.get_artifacts_by_id(frontier):
             found.append(_artifact_record(artifact, type_names.get(artifact.type_id, "?")))
     return found
+
+
+@dataclass(frozen=True)
+class PushedModelRecord:
+    pushed_model_id: int
+    version: str
+    path: str
+    span: int | None  # the span the model was trained on
+    model_id: int | None  # the Trainer's Model artifact
+    created_ms: int
+
+
+def producing_execution(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
+    outputs = [e for e in store.get_events_by_artifact_ids([artifact_id]) if e.type in OUTPUT_EVENTS]
+    return outputs[0].execution_id if outputs else None
+
+
+def inputs_by_key(store: metadata_store.MetadataStore, execution_id: int) -> dict[str, list[int]]:
+    keyed: dict[str, list[int]] = {}
+    for event in store.get_events_by_execution_ids([execution_id]):
+        if event.type in INPUT_EVENTS:
+            keyed.setdefault(_event_key(event), []).append(event.artifact_id)
+    return keyed
+
+
+def _outputs_by_key(store: metadata_store.MetadataStore, execution_id: int) -> dict[str, list[int]]:
+    keyed: dict[str, list[int]] = {}
+    for event in store.get_events_by_execution_ids([execution_id]):
+        if event.type in OUTPUT_EVENTS:
+            keyed.setdefault(_event_key(event), []).append(event.artifact_id)
+    return keyed
+
+
+def pushed_models(store: metadata_store.MetadataStore) -> list[PushedModelRecord]:
+    """Every model actually pushed, oldest first, with the span and Model it came from.
+
+    The path is PushedModel <- Pusher <- InfraBlessing (carries `span`) <- model_check <- Model.
+    """
+    records = []
+    for artifact in store.get_artifacts_by_type("PushedModel"):
+        if _value(artifact.custom_properties.get("pushed", metadata_store_pb2.Value())) != 1:
+            continue
+        span = model_id = None
+        pusher = producing_execution(store, artifact.id)
+        blessing_ids = inputs_by_key(store, pusher).get("infra_blessing", []) if pusher else []
+        if blessing_ids:
+            [blessing] = store.get_artifacts_by_id(blessing_ids[:1])
+            span_value = blessing.custom_properties.get("span")
+            span = int(_value(span_value)) if span_value is not None else None
+            check = producing_execution(store, blessing.id)
+            model_ids = inputs_by_key(store, check).get("model", []) if check else []
+            model_id = model_ids[0] if model_ids else None
+        records.append(
+            PushedModelRecord(
+                pushed_model_id=artifact.id,
+                version=str(_value(artifact.custom_properties["pushed_version"])),
+                path=str(_value(artifact.custom_properties["pushed_destination"])),
+                span=span,
+                model_id=model_id,
+                created_ms=artifact.create_time_since_epoch,
+            )
+        )
+    return sorted(records, key=lambda r: r.pushed_model_id)
+
+
+def blessing_evaluation_id(store: metadata_store.MetadataStore, model_id: int) -> int | None:
+    """The ModelEvaluation written by the Evaluator run that blessed `model_id` as candidate."""
+    for event in store.get_events_by_artifact_ids([model_id]):
+        if event.type not in INPUT_EVENTS or _event_key(event) != "model":
+            continue
+        outputs = _outputs_by_key(store, event.execution_id)
+        if not outputs.get("evaluation") or not outputs.get("blessing"):
+            continue
+        [blessing] = store.get_artifacts_by_id(outputs["blessing"][:1])
+        if _value(blessing.custom_properties.get("blessed", metadata_store_pb2.Value())) == 1:
+            return outputs["evaluation"][0]
+    return None

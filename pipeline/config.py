@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from datasets.config import (
     ConfigError,
@@ -65,6 +65,24 @@ class ModelCheckConfig(_Strict):
     num_warmup_examples: int = 100
 
 
+class DriftConfig(_Strict):
+    # Which span's statistics the current span is compared with: the span the currently pushed
+    # model was trained on, the latest earlier span, or a pinned reference span.
+    baseline: Literal["pushed", "previous", "pinned"] = "pushed"
+    pinned_span: int | None = None
+    # warn: record and continue; block: stop before Transform/Trainer when a feature drifts.
+    policy: Literal["warn", "block"] = "warn"
+    # Concept drift: the pushed model's metric on the new span vs at its blessing.
+    concept_metric: Literal["auc", "binary_accuracy"] = "auc"
+    concept_max_drop: float = 0.05
+
+    @model_validator(mode="after")
+    def _pinned(self) -> DriftConfig:
+        if self.baseline == "pinned" and self.pinned_span is None:
+            raise ValueError("drift.baseline 'pinned' needs drift.pinned_span")
+        return self
+
+
 class PipelineConfig(_Strict):
     pipeline_name: str = "ml-lifecycle"
     dataset: DatasetConfig
@@ -80,6 +98,7 @@ class PipelineConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationThresholds = EvaluationThresholds()
     model_check: ModelCheckConfig = ModelCheckConfig()
+    drift: DriftConfig = DriftConfig()
 
     def _under_work(self, value: str, *parts: str) -> Path:
         return Path(value) if value else Path(self.work_dir).joinpath(*parts)

@@ -25,7 +25,13 @@ from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
 from components.anomaly_gate.component import AnomalyGate
-from components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
+from components.baseline_resolver.strategy import (
+    BaselineStatisticsStrategy,
+    LatestBlessedModelFromOtherSpanStrategy,
+    PushedModelStrategy,
+)
+from components.concept_drift.component import ConceptDriftCheck
+from components.drift_validator.component import DriftValidator
 from components.model_check.component import ModelCheck
 from models.features import custom_config_for
 from pipeline.config import PipelineConfig
@@ -37,7 +43,11 @@ EXAMPLE_GEN = "example_gen"
 STATISTICS_GEN = "statistics_gen"
 SCHEMA = "schema"
 EXAMPLE_VALIDATOR = "example_validator"
+BASELINE_STATISTICS_RESOLVER = "baseline_statistics_resolver"
+DRIFT_VALIDATOR = "drift_validator"
 ANOMALY_GATE = "anomaly_gate"
+PUSHED_MODEL_RESOLVER = "pushed_model_resolver"
+CONCEPT_DRIFT_CHECK = "concept_drift_check"
 TRANSFORM = "transform"
 TRAINER = "trainer"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
@@ -50,7 +60,11 @@ COMPONENT_IDS = (
     STATISTICS_GEN,
     SCHEMA,
     EXAMPLE_VALIDATOR,
+    BASELINE_STATISTICS_RESOLVER,
+    DRIFT_VALIDATOR,
     ANOMALY_GATE,
+    PUSHED_MODEL_RESOLVER,
+    CONCEPT_DRIFT_CHECK,
     TRANSFORM,
     TRAINER,
     BASELINE_RESOLVER,
@@ -125,14 +139,16 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         ),
     ).with_id(EXAMPLE_GEN)
 
-    # Per-split feature statistics (TFDV).
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
-
     # The curated schema; without one, SchemaGen infers a draft (bootstrap only).
     schema_file = dataset.resolve_schema()
     if schema_file is not None:
         schema_node = ImportSchemaGen(schema_file=str(schema_file)).with_id(SCHEMA)
+        # With the schema, categorical integers get value histograms (for L-infinity drift).
+        statistics_gen = StatisticsGen(
+            examples=example_gen.outputs["examples"], schema=schema_node.outputs["schema"]
+        ).with_id(STATISTICS_GEN)
     else:
+        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
         schema_node = SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
         ).with_id(SCHEMA)
@@ -142,12 +158,51 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         statistics=statistics_gen.outputs["statistics"], schema=schema_node.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR)
 
-    # Fails the run on any anomaly or lost row, before Transform and Trainer.
+    # Statistics of the drift baseline span (default: the span the pushed model learned from).
+    baseline_statistics_resolver = Resolver(
+        strategy_class=BaselineStatisticsStrategy,
+        # Resolver configs cannot hold None: the pinned span is passed only when set.
+        config={"span": span, "mode": config.drift.baseline}
+        | ({"pinned_span": config.drift.pinned_span} if config.drift.pinned_span else {}),
+        statistics=Channel(type=standard_artifacts.ExampleStatistics),
+        examples=Channel(type=standard_artifacts.Examples),
+    ).with_id(BASELINE_STATISTICS_RESOLVER)
+
+    # Data drift against the baseline with the schema's comparators, plus PSI; recorded in MLMD.
+    drift_validator = DriftValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_node.outputs["schema"],
+        baseline_statistics=baseline_statistics_resolver.outputs["statistics"],
+        baseline_examples=baseline_statistics_resolver.outputs["examples"],
+        span=span,
+        policy=config.drift.policy,
+    ).with_id(DRIFT_VALIDATOR)
+
+    # Fails the run on any anomaly, lost row or blocked drift, before Transform and Trainer.
     anomaly_gate = AnomalyGate(
         anomalies=example_validator.outputs["anomalies"],
         statistics=statistics_gen.outputs["statistics"],
         expected_num_examples=span_rows,
+        drift_report=drift_validator.outputs["report"],
     ).with_id(ANOMALY_GATE)
+
+    # The model now serving (trained on another span) and its evaluation at blessing.
+    pushed_model_resolver = Resolver(
+        strategy_class=PushedModelStrategy,
+        config={"span": span},
+        model=Channel(type=standard_artifacts.Model),
+        evaluation=Channel(type=standard_artifacts.ModelEvaluation),
+    ).with_id(PUSHED_MODEL_RESOLVER)
+
+    # Concept drift: the serving model's metric on this labelled span vs at its blessing.
+    concept_drift_check = ConceptDriftCheck(
+        examples=example_gen.outputs["examples"],
+        pushed_model=pushed_model_resolver.outputs["model"],
+        blessing_evaluation=pushed_model_resolver.outputs["evaluation"],
+        label=dataset.label.name,
+        metric=config.drift.concept_metric,
+        max_drop=config.drift.concept_max_drop,
+    ).with_id(CONCEPT_DRIFT_CHECK)
 
     custom_config = custom_config_for(dataset, training)
 
@@ -172,6 +227,8 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         eval_args=trainer_pb2.EvalArgs(num_steps=training.eval_steps),
         custom_config=custom_config,
     ).with_id(TRAINER)
+    # Before training, so the check always sees the model that served before this span.
+    trainer.add_upstream_node(concept_drift_check)
 
     # The latest blessed model trained on another span: the baseline the candidate must not
     # fall behind (on a rerun of this span, the same baseline as the first time).
@@ -216,10 +273,14 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         pipeline_root=str(config.pipeline_root_path),
         components=[
             example_gen,
-            statistics_gen,
-            schema_node,
+            # A curated schema feeds StatisticsGen; an inferred one is computed from it.
+            *((schema_node, statistics_gen) if schema_file is not None else (statistics_gen, schema_node)),
             example_validator,
+            baseline_statistics_resolver,
+            drift_validator,
             anomaly_gate,
+            pushed_model_resolver,
+            concept_drift_check,
             transform,
             trainer,
             baseline_resolver,

@@ -1,7 +1,9 @@
-"""TFX wrapper of the anomaly gate: reads ExampleValidator's anomalies and the statistics.
+"""TFX wrapper of the anomaly gate: reads ExampleValidator's anomalies, the statistics and the
+drift report.
 
 ExampleValidator only records anomalies; nothing downstream in stock TFX reads them. This node
-fails the run (and so stops Transform and Trainer, which are ordered after it) when there are any.
+fails the run (and so stops Transform and Trainer, which are ordered after it) when there are
+any, when rows were lost, or when the data drifted under the `block` drift policy.
 """
 
 import os
@@ -13,7 +15,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from components.anomaly_gate.core import check_gate
+from components.anomaly_gate.core import DriftVerdict, check_gate
+from components.drift_validator.component import DriftReport
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -23,6 +26,7 @@ def AnomalyGate(
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     expected_num_examples: Parameter[int] = 0,
+    drift_report: InputArtifact[DriftReport] = None,
 ) -> None:
     splits = artifact_utils.decode_split_names(statistics.split_names)
     anomalies_by_split = {}
@@ -32,7 +36,17 @@ def AnomalyGate(
     statistics_by_split = {
         split: stats_artifact_utils.load_statistics(statistics, split).proto() for split in splits
     }
-    check_gate(anomalies_by_split, statistics_by_split, expected_num_examples)
+    drift = None
+    if drift_report is not None:
+        baseline = drift_report.get_int_custom_property("baseline_span")
+        drift = DriftVerdict(
+            span=drift_report.get_int_custom_property("span"),
+            baseline_span=baseline or None,
+            verdict=drift_report.get_string_custom_property("verdict"),
+            policy=drift_report.get_string_custom_property("policy"),
+            summary=drift_report.get_string_custom_property("summary"),
+        )
+    check_gate(anomalies_by_split, statistics_by_split, expected_num_examples, drift)
 
 
 def _read_binary(path: str) -> anomalies_pb2.Anomalies:

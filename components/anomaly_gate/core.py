@@ -68,12 +68,27 @@ def count_examples(
     }
 
 
+class BlockedByDriftError(RuntimeError):
+    """Data drift beyond the schema's thresholds under the `block` policy."""
+
+
+@dataclass(frozen=True)
+class DriftVerdict:
+    span: int
+    baseline_span: int | None
+    verdict: str  # no_baseline | ok | drift
+    policy: str  # warn | block
+    summary: str
+
+
 def check_gate(
     anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
     statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
     expected_num_examples: int,
+    drift: DriftVerdict | None = None,
 ) -> dict[str, int]:
-    """Raises when any split has anomalies or rows went missing; returns examples per split."""
+    """Raises when any split has anomalies, rows went missing, or drift is blocked; returns
+    examples per split."""
     counts = count_examples(statistics_by_split)
     total = sum(counts.values())
     if expected_num_examples > 0 and total != expected_num_examples:
@@ -88,4 +103,9 @@ def check_gate(
     ]
     if found:
         raise DataAnomaliesError(format_report(found))
+    if drift is not None and drift.verdict == "drift" and drift.policy == "block":
+        raise BlockedByDriftError(
+            f"span {drift.span} drifted from baseline span {drift.baseline_span} "
+            f"(drift policy: block):\n{drift.summary}"
+        )
     return counts

@@ -62,13 +62,13 @@ def _producer(component, key: str) -> tuple[str, str]:
 def _assert_component_ids(pipeline, passed_components):
     ids = [component.id for component in pipeline.components]
     assert sorted(ids) == sorted(COMPONENT_IDS)
-    assert len(set(ids)) == len(ids) == 11
-    # The order create_pipeline wires them in is COMPONENT_IDS exactly ...
-    assert [component.id for component in passed_components[-1]] == list(COMPONENT_IDS)
-    # ... and that order follows the data flow: every node comes after all of its upstream nodes
-    # (Pipeline.components itself is a topological sort, which may order independent nodes
-    # differently, e.g. the baseline resolver first).
-    position = {component_id: i for i, component_id in enumerate(COMPONENT_IDS)}
+    assert len(set(ids)) == len(ids) == len(COMPONENT_IDS)
+    # The order create_pipeline wires them in follows the data flow: every node comes after all
+    # of its upstream nodes (the schema importer precedes StatisticsGen, which uses it; an
+    # inferring SchemaGen follows it).
+    passed = [component.id for component in passed_components[-1]]
+    assert sorted(passed) == sorted(COMPONENT_IDS)
+    position = {component_id: i for i, component_id in enumerate(passed)}
     for component in pipeline.components:
         for upstream in component.upstream_nodes:
             assert position[upstream.id] < position[component.id], (upstream.id, component.id)
@@ -330,5 +330,5 @@ def test_bikes_pipeline_is_wired_from_the_bikes_config(bikes_config, tmp_path):
 
 
 def test_module_exposes_eleven_stable_ids():
-    assert len(COMPONENT_IDS) == len(set(COMPONENT_IDS)) == 11
+    assert len(COMPONENT_IDS) == len(set(COMPONENT_IDS)) == 15
     assert COMPONENT_IDS[0] == pipeline_module.EXAMPLE_GEN and COMPONENT_IDS[-1] == pipeline_module.PUSHER

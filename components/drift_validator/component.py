@@ -1,0 +1,108 @@
+"""TFX wrapper of the drift check: compares this span's statistics with a baseline span's.
+
+Stock ExampleValidator never passes previous statistics to TFDV, so the drift comparators in a
+schema are dead letters there. This node does, writes a DriftReport (the anomalies proto and a
+JSON table), and copies the verdict into MLMD custom properties so that `lifecycle drift` reads
+the history from MLMD alone. It never fails the run itself: the anomaly gate applies the policy.
+"""
+
+import json
+import os
+
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+from tfx.types.artifact import Artifact
+from tfx.utils import io_utils
+
+from components.drift_validator.core import compute_drift
+from components.spans import artifact_span
+
+TABLE_FILE = "drift.json"
+ANOMALIES_FILE = "anomalies.pb"
+NO_BASELINE = "no_baseline"
+
+
+class DriftReport(Artifact):
+    """Per-feature drift scores of a span against its baseline span, with the verdict."""
+
+    TYPE_NAME = "DriftReport"
+
+
+def _load_schema(schema_artifact):
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return io_utils.parse_pbtxt_file(os.path.join(schema_artifact.uri, "schema.pbtxt"), schema_pb2.Schema())
+
+
+@component
+def DriftValidator(
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
+    report: OutputArtifact[DriftReport],
+    span: Parameter[int],
+    policy: Parameter[str] = "warn",
+    split: Parameter[str] = "train",
+    baseline_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
+    baseline_examples: InputArtifact[standard_artifacts.Examples] = None,
+) -> None:
+    # Statistics artifacts carry span 0 in TFX 1.16 (see components/spans.py): the current span
+    # comes from the pipeline, the baseline's from the Examples it was computed from.
+    current_span = span
+    report.set_int_custom_property("span", current_span)
+    report.set_string_custom_property("policy", policy)
+    if baseline_statistics is None:
+        report.set_string_custom_property("verdict", NO_BASELINE)
+        report.set_int_custom_property("drifted_feature_count", 0)
+        io_utils.write_string_file(
+            os.path.join(report.uri, TABLE_FILE),
+            json.dumps({"span": current_span, "verdict": NO_BASELINE, "features": []}),
+        )
+        return
+    baseline_span = artifact_span(baseline_examples) if baseline_examples is not None else 0
+    result = compute_drift(
+        stats_artifact_utils.load_statistics(statistics, split).proto(),
+        stats_artifact_utils.load_statistics(baseline_statistics, split).proto(),
+        _load_schema(schema),
+    )
+    verdict = "drift" if result.drifted_features or result.dataset.drifted else "ok"
+    table = {
+        "span": current_span,
+        "baseline_span": baseline_span,
+        "split": split,
+        "verdict": verdict,
+        "policy": policy,
+        "features": result.to_table(),
+        "dataset": {
+            "current_examples": result.dataset.current_examples,
+            "baseline_examples": result.dataset.baseline_examples,
+            "ratio": result.dataset.ratio,
+            "drifted": result.dataset.drifted,
+        },
+        "summary": result.summary_lines(),
+    }
+    io_utils.write_string_file(os.path.join(report.uri, TABLE_FILE), json.dumps(table, indent=1))
+    io_utils.write_bytes_file(os.path.join(report.uri, ANOMALIES_FILE), result.anomalies.SerializeToString())
+    report.set_string_custom_property("verdict", verdict)
+    report.set_int_custom_property("baseline_span", baseline_span)
+    report.set_int_custom_property("drifted_feature_count", len(result.drifted_features))
+    report.set_float_custom_property("max_score", result.max_score)
+    report.set_int_custom_property("dataset_drift", int(result.dataset.drifted))
+    report.set_float_custom_property("example_count_ratio", result.dataset.ratio)
+    # Feature -> [score, threshold, drifted, psi]: the history is then one MLMD query away.
+    report.set_string_custom_property(
+        "feature_scores",
+        json.dumps(
+            {
+                row["feature"]: [
+                    row["score"],
+                    row["threshold"],
+                    row["drifted"] or row["presence_drifted"],
+                    row["psi"],
+                ]
+                for row in result.to_table()
+            }
+        ),
+    )
+    report.set_string_custom_property("summary", "\n".join(result.summary_lines()))
