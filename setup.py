@@ -12,7 +12,16 @@ setup(
     description="A production-grade TFX pipeline kit for the whole ML project lifecycle.",
     python_requires=">=3.9,<3.11",
     packages=find_packages(
-        include=["datasets*", "pipeline*", "components*", "models*", "lifecycle*", "metadata*", "serving*"]
+        include=[
+            "datasets*",
+            "pipeline*",
+            "components*",
+            "models*",
+            "lifecycle*",
+            "metadata*",
+            "reports*",
+            "serving*",
+        ]
     ),
     package_data={"": ["*.yaml", "*.pbtxt"]},
     include_package_data=True,

@@ -68,7 +68,9 @@ class DriftThresholds(_Strict):
     """Written into the curated schema by `lifecycle schema bootstrap`; the schema then rules."""
 
     categorical_l_infinity: float = 0.1
-    numeric_jensen_shannon: float = 0.1
+    # Jensen-Shannon on quantile histograms of ~700-row taxi spans moved up to 0.12 between
+    # resamples of the same rows (a changed train/eval hash split); 0.15 clears that noise.
+    numeric_jensen_shannon: float = 0.15
     # Example count of a span relative to its baseline span.
     min_examples_fraction: float = 0.5
     max_examples_fraction: float = 2.0
@@ -106,8 +108,7 @@ class DatasetConfig(_Strict):
         leaked = [c for c in self.label.drop_source_columns if c in names]
         if leaked:
             raise ValueError(
-                f"label source column(s) {leaked} are also features: the label would leak "
-                "into the inputs"
+                f"label source column(s) {leaked} are also features: the label would leak into the inputs"
             )
         unknown = [f for f in self.evaluation.slice_features if f not in names]
         if unknown:

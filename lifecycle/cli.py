@@ -226,6 +226,16 @@ def cmd_drift(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from reports import write_report
+
+    config = _load(args)
+    out = Path(args.out) if args.out else Path(config.work_dir) / "report"
+    path = write_report(config, out)
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB); open it in a browser")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=None, help="project YAML (default ./lifecycle.yaml)")
@@ -250,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     drift = commands.add_parser("drift", help="data- and concept-drift history from MLMD")
     drift.add_argument("--feature", default=None, help="one feature's scores only")
     drift.set_defaults(handler=cmd_drift)
+
+    report = commands.add_parser("report", help="a static HTML page: data and models across runs")
+    report.add_argument("--out", default=None, help="output directory (default: <work_dir>/report)")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

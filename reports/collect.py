@@ -43,6 +43,8 @@ class SpanStats:
 
 @dataclass
 class ReportData:
+    """Everything the page shows; `reports.html.render_report` turns it into HTML."""
+
     pipeline_name: str
     generated_at: str = ""
     metadata_file: str = ""

@@ -45,7 +45,7 @@ img { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
 .table-wrap { overflow-x: auto; margin: 0.5em 0 1em; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
-th { background: #f3f3f3; }
+th { background: #f3f3f3; text-align: center; }
 td.text, th.text { text-align: left; }
 td.bad { color: #b00; font-weight: bold; background: #fdecea; }
 td.good { color: #1a7f37; }
@@ -91,6 +91,10 @@ def _num(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -99,15 +103,10 @@ def _empty(sentence: str) -> str:
     return f"<p class='empty'>{_esc(sentence)}</p>"
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Cell | str]], caption: str = "") -> str:
-    parts = ["<div class='table-wrap'><table>"]
-    if caption:
-        parts.append(f"<caption>{_esc(caption)}</caption>")
-    parts.append(
-        "<tr>"
-        + "".join(f"<th class='{'text' if i == 0 else ''}'>{_esc(h)}</th>" for i, h in enumerate(headers))
-        + "</tr>"
-    )
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Cell | str]]) -> str:
+    """A table; the first column (a name or a span) left-aligned, the rest as their cells say."""
+    head = "".join(f"<th{' class=text' if i == 0 else ''}>{_esc(h)}</th>" for i, h in enumerate(headers))
+    parts = [f"<div class='table-wrap'><table><tr>{head}</tr>"]
     for row in rows:
         cells = []
         for cell in row:
@@ -359,7 +358,8 @@ def _drift_score_plot(records, names, styles) -> Figure:
         )
     _span_axis(axes, spans)
     axes.set_ylabel("drift score")
-    axes.set_ylim(bottom=0)
+    top = max([f.score for r in records for f in r.features.values()] + list(thresholds))
+    axes.set_ylim(0, top * 1.15 if top > 0 else 1)
     axes.set_title("Drift score per feature vs the baseline span")
     _legend_outside(axes, ncols=1 if len(names) <= 16 else 2)
     return figure
@@ -467,6 +467,10 @@ def _examples_section(data: ReportData) -> str:
             ]
         )
     parts.append(_table(["span"] + splits + ["total", "drift baseline span", "ratio to baseline"], rows))
+    parts.append(
+        "<p class='meta'>Ratio to baseline: the drift check's example-count ratio, measured on the split "
+        "it compares (train by default); red where it counts as dataset drift.</p>"
+    )
     return "\n".join(parts)
 
 
@@ -653,12 +657,24 @@ def _models_plot(data: ReportData, metrics: Sequence[str]) -> Figure:
 def _concept_section(data: ReportData) -> str:
     if not data.concept:
         return _empty("No concept-drift checks recorded yet.")
-    checked = [c for c in data.concept if c.verdict != "no_pushed_model" and c.current_value is not None]
+    checked = [
+        c
+        for c in data.concept
+        if c.verdict != "no_pushed_model" and _finite(c.blessed_value) and _finite(c.current_value)
+    ]
     checked_ids = {id(c) for c in checked}
-    waiting = [c.span for c in data.concept if id(c) not in checked_ids]
+    waiting = [c.span for c in data.concept if c.verdict == "no_pushed_model"]
+    unmeasured = [c.span for c in data.concept if id(c) not in checked_ids and c.verdict != "no_pushed_model"]
     parts = []
     if waiting:
         parts.append(_empty(f"Span(s) {', '.join(map(str, waiting))}: no pushed model to check yet."))
+    if unmeasured:
+        parts.append(
+            _empty(
+                f"Span(s) {', '.join(map(str, unmeasured))}: the metric could not be measured "
+                "(e.g. only one class in the span)."
+            )
+        )
     if not checked:
         parts.append(_empty("No span has been checked against a pushed model yet."))
         return "\n".join(parts)

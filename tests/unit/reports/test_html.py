@@ -157,10 +157,23 @@ def test_first_span_only_has_no_drift_or_concept_plot():
 
 
 def test_text_is_escaped():
-    data = ReportData(pipeline_name="<b>x</b>", notes=["run <r>: could not be described"])
-    page = render_report(data)
-    assert "<b>x</b>" not in page.split("<body>")[1].split("</h1>")[0].replace("<b>&lt;", "")
+    page = render_report(ReportData(pipeline_name="<x>", notes=["run <r>: could not be described"]))
+
+    assert "<x>" not in page and "&lt;x&gt;" in page
     assert "&lt;r&gt;" in page
+
+
+def test_concept_check_without_a_measurable_metric_is_a_sentence_not_a_point():
+    data = ReportData(
+        pipeline_name="p",
+        concept=[
+            ConceptRecord(span=2, verdict="ok", metric="auc", blessed_value=0.8, current_value=float("nan"))
+        ],
+    )
+    page = render_report(data)
+
+    assert "<img " not in page
+    assert "Span(s) 2: the metric could not be measured" in page
 
 
 def test_missing_counts_include_empty_csv_cells():

@@ -1,8 +1,10 @@
 """Data and concept drift recorded by real runs: TFDV's numbers, injected drift, block policy.
 
-Runs after the two taxi spans of test_taxi_pipeline (same store). Spans 20-22 are made from
-span 2's rows: an unchanged copy, a copy with labels flipped for a subset, and a copy with a
-shifted numeric feature, a changed categorical mix and a feature that lost its values.
+Runs after test_taxi_pipeline.py (pytest collects files in name order), in the same store: its
+cache test must see the baselines of the first runs, before spans 20-22 add pushed models.
+Spans 20-22 are made from span 2's rows: an unchanged copy, a copy with labels flipped for a
+subset, and a copy with a shifted numeric feature, a changed categorical mix and a feature that
+lost its values.
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ def test_injected_drift_is_flagged_on_exactly_those_features_and_block_stops(pin
         if row["fare"]:
             row["fare"] = f"{float(row['fare']) * 3 + 25:.2f}"  # shifted numeric distribution
         row["payment_type"] = "Credit Card" if index % 10 else "Cash"  # changed categorical mix
-        row["company"] = ""  # the feature loses its values
+        if index % 10:
+            row["company"] = ""  # the feature loses its values in 90% of the rows
     _write_span(pinned_config, 20, rows)
     blocking = pinned_config.model_copy(
         update={"drift": DriftConfig(baseline="pinned", pinned_span=2, policy="block")}
@@ -138,3 +141,29 @@ def test_injected_drift_is_flagged_on_exactly_those_features_and_block_stops(pin
     flagged = {row["feature"] for row in table["features"] if row["drifted"] or row.get("presence_drifted")}
     assert flagged == {"fare", "payment_type", "company"}
     assert sorted(p.name for p in (blocking.serving_root_path / "taxi").iterdir()) == served_before
+
+
+def test_drift_command_and_html_report_read_the_history(taxi_config, two_span_runs, tmp_path, capsys):
+    import yaml
+
+    from lifecycle.cli import main
+    from tests.e2e.conftest import REPO
+
+    project = tmp_path / "lifecycle.yaml"
+    project.write_text(
+        yaml.safe_dump({"dataset": str(REPO / "datasets" / "taxi.yaml"), "work_dir": taxi_config.work_dir})
+    )
+    assert main(["--config", str(project), "drift"]) == 0
+    table = capsys.readouterr().out
+    lines = [line for line in table.splitlines() if line[:4].strip().isdigit()]
+    assert [int(line.split()[0]) for line in lines[:2]] == [1, 2]
+    assert "no_baseline" in lines[0] and "fare" in table
+
+    assert main(["--config", str(project), "drift", "--feature", "fare"]) == 0
+    assert "fare" in capsys.readouterr().out
+
+    out = tmp_path / "report"
+    assert main(["--config", str(project), "report", "--out", str(out)]) == 0
+    html = (out / "index.html").read_text()
+    assert html.count("<img") >= 4
+    assert "Data drift per feature" in html and "Concept" in html
