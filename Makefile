@@ -13,6 +13,8 @@ setup:
 demo: setup
 	$(BIN)/lifecycle data prepare
 	$(BIN)/lifecycle run --spans $(DEMO_SPANS)
+	$(BIN)/lifecycle drift
+	$(BIN)/lifecycle report
 
 test: setup
 	$(BIN)/ruff check .
@@ -26,6 +28,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline_wall.py
+	$(BIN)/python benchmarks/drift_cost.py
 
 clean:
 	rm -rf work
