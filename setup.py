@@ -25,5 +25,5 @@ setup(
     ),
     package_data={"": ["*.yaml", "*.pbtxt"]},
     include_package_data=True,
-    entry_points={"console_scripts": ["lifecycle=lifecycle.cli:main"]},
+    entry_points={"console_scripts": ["lifecycle=lifecycle.cli:entry_point"]},
 )

@@ -7,7 +7,6 @@ Errors print once, as `error: ...`, with a non-zero exit code: 2 for bad input o
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -279,11 +278,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, StoreNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    finally:
-        # Collect TF objects while modules still exist: otherwise their finalizers print
-        # "Exception ignored in AtomicFunction.__del__" noise at interpreter shutdown.
-        gc.collect()
+
+
+def entry_point() -> None:
+    """The console script. Exits without interpreter teardown: TensorFlow's function
+    finalizers otherwise print pages of "Exception ignored in AtomicFunction.__del__" once the
+    modules they need are gone. Everything is written and flushed by then."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()
