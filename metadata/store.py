@@ -164,20 +164,24 @@ def producing_execution(store: metadata_store.MetadataStore, artifact_id: int) -
     return outputs[0].execution_id if outputs else None
 
 
+def _artifacts_by_key(
+    store: metadata_store.MetadataStore, execution_id: int, event_types: tuple
+) -> dict[str, list[int]]:
+    keyed: dict[str, list[int]] = {}
+    for event in store.get_events_by_execution_ids([execution_id]):
+        if event.type in event_types:
+            keyed.setdefault(_event_key(event), []).append(event.artifact_id)
+    return keyed
+
+
 def inputs_by_key(store: metadata_store.MetadataStore, execution_id: int) -> dict[str, list[int]]:
-    keyed: dict[str, list[int]] = {}
-    for event in store.get_events_by_execution_ids([execution_id]):
-        if event.type in INPUT_EVENTS:
-            keyed.setdefault(_event_key(event), []).append(event.artifact_id)
-    return keyed
+    """An execution's input artifact ids by input key (e.g. 'examples')."""
+    return _artifacts_by_key(store, execution_id, INPUT_EVENTS)
 
 
-def _outputs_by_key(store: metadata_store.MetadataStore, execution_id: int) -> dict[str, list[int]]:
-    keyed: dict[str, list[int]] = {}
-    for event in store.get_events_by_execution_ids([execution_id]):
-        if event.type in OUTPUT_EVENTS:
-            keyed.setdefault(_event_key(event), []).append(event.artifact_id)
-    return keyed
+def outputs_by_key(store: metadata_store.MetadataStore, execution_id: int) -> dict[str, list[int]]:
+    """An execution's output artifact ids by output key."""
+    return _artifacts_by_key(store, execution_id, OUTPUT_EVENTS)
 
 
 def pushed_models(store: metadata_store.MetadataStore) -> list[PushedModelRecord]:
@@ -217,7 +221,7 @@ def blessing_evaluation_id(store: metadata_store.MetadataStore, model_id: int) -
     for event in store.get_events_by_artifact_ids([model_id]):
         if event.type not in INPUT_EVENTS or _event_key(event) != "model":
             continue
-        outputs = _outputs_by_key(store, event.execution_id)
+        outputs = outputs_by_key(store, event.execution_id)
         if not outputs.get("evaluation") or not outputs.get("blessing"):
             continue
         [blessing] = store.get_artifacts_by_id(outputs["blessing"][:1])
