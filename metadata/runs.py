@@ -6,6 +6,7 @@ the baseline, blessing, model check and the pushed version.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -59,8 +60,6 @@ def _first(component: ComponentRun | None, key: str, side: str = "outputs") -> A
 
 
 def _split_names(artifact: ArtifactRecord) -> list[str]:
-    import json
-
     return json.loads(str(artifact.properties.get("split_names") or "[]"))
 
 

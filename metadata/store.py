@@ -184,10 +184,24 @@ def outputs_by_key(store: metadata_store.MetadataStore, execution_id: int) -> di
     return _artifacts_by_key(store, execution_id, OUTPUT_EVENTS)
 
 
+def training_spans(store: metadata_store.MetadataStore, model_id: int) -> set[int]:
+    """The spans of the Examples a Model was trained on (its upstream ExampleGen outputs).
+
+    A Model's lineage holds only the Trainer's inputs (Transform, ExampleGen), never the
+    Evaluator's baseline, so this is the training data alone.
+    """
+    return {
+        int(a.properties["span"])
+        for a in upstream_artifacts(store, model_id)
+        if a.type == "Examples" and a.properties.get("span") is not None
+    }
+
+
 def pushed_models(store: metadata_store.MetadataStore) -> list[PushedModelRecord]:
     """Every model actually pushed, oldest first, with the span and Model it came from.
 
-    The path is PushedModel <- Pusher <- InfraBlessing (carries `span`) <- model_check <- Model.
+    The path is PushedModel <- Pusher <- InfraBlessing <- model_check <- Model; the span comes
+    from the Model's lineage (`training_spans`).
     """
     records = []
     for artifact in store.get_artifacts_by_type("PushedModel"):
@@ -197,12 +211,12 @@ def pushed_models(store: metadata_store.MetadataStore) -> list[PushedModelRecord
         pusher = producing_execution(store, artifact.id)
         blessing_ids = inputs_by_key(store, pusher).get("infra_blessing", []) if pusher else []
         if blessing_ids:
-            [blessing] = store.get_artifacts_by_id(blessing_ids[:1])
-            span_value = blessing.custom_properties.get("span")
-            span = int(_value(span_value)) if span_value is not None else None
-            check = producing_execution(store, blessing.id)
+            check = producing_execution(store, blessing_ids[0])
             model_ids = inputs_by_key(store, check).get("model", []) if check else []
             model_id = model_ids[0] if model_ids else None
+        if model_id is not None:
+            spans = training_spans(store, model_id)
+            span = max(spans) if spans else None
         records.append(
             PushedModelRecord(
                 pushed_model_id=artifact.id,

@@ -14,7 +14,7 @@ from metadata.store import (
     inputs_by_key,
     producing_execution,
     pushed_models,
-    upstream_artifacts,
+    training_spans,
 )
 
 # Custom properties the Evaluator writes on a ModelBlessing.
@@ -46,11 +46,7 @@ class LatestBlessedModelFromOtherSpanStrategy(resolver.ResolverStrategy):
             CandidateBaseline(
                 model_id=model_id,
                 blessing_id=blessings[model_id].id,
-                trained_on_spans=frozenset(
-                    int(a.properties["span"])
-                    for a in upstream_artifacts(store, model_id)
-                    if a.type == "Examples" and "span" in a.properties
-                ),
+                trained_on_spans=frozenset(training_spans(store, model_id)),
             )
             for model_id in models
             if model_id in blessings

@@ -15,7 +15,6 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from components.model_check.core import ModelCheckError, replay, strip_features, warmup_requests
-from components.spans import artifact_span
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
@@ -70,7 +69,5 @@ def ModelCheck(
     io_utils.write_string_file(os.path.join(blessing.uri, "INFRA_BLESSED"), "")
     blessing.set_int_custom_property("blessed", 1)
     blessing.set_int_custom_property("has_model", 1)
-    # The span the model was trained on: drift baselines look it up from the pushed model.
-    blessing.set_int_custom_property("span", artifact_span(examples))
     blessing.set_int_custom_property("warmup_requests", result.requests)
     blessing.set_float_custom_property("p50_latency_ms", result.p50_ms)
