@@ -127,7 +127,10 @@ def cmd_run(args) -> int:
         outcome = run_span(config, span, progress=lambda line: print(line, flush=True))
         try:
             report = describe_run(
-                open_store(config.metadata_file), config.pipeline_name, outcome.run_id, COMPONENT_IDS
+                open_store(config.metadata_connection_config()),
+                config.pipeline_name,
+                outcome.run_id,
+                COMPONENT_IDS,
             )
         except RunNotFoundError:
             report = None
@@ -216,7 +219,7 @@ def cmd_drift(args) -> int:
     from metadata.store import open_store
 
     config = _load(args)
-    store = open_store(config.metadata_file)
+    store = open_store(config.metadata_connection_config())
     records = drift_history(store)
     if not records:
         print("no drift reports recorded yet (run `lifecycle run` first)")
@@ -263,7 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="a static HTML page: data and models across runs")
     report.add_argument("--out", default=None, help="output directory (default: <work_dir>/report)")
     report.set_defaults(handler=cmd_report)
+
+    # Each area registers its own subcommands from its own module (lifecycle/<area>_commands.py).
+    for register in _command_registrars():
+        register(commands)
     return parser
+
+
+def _command_registrars():
+    from lifecycle import metadata_commands
+
+    return (metadata_commands.register,)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,11 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     from datasets.config import ConfigError
     from datasets.prepare import DataError
-    from metadata.store import StoreNotFoundError
+    from metadata.store import RunNotFoundError, StoreBusyError, StoreNotFoundError
 
     try:
         return args.handler(args)
-    except (ConfigError, DataError, StoreNotFoundError, ValueError) as error:
+    except (
+        ConfigError,
+        DataError,
+        StoreNotFoundError,
+        StoreBusyError,
+        RunNotFoundError,
+        ValueError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -46,15 +46,36 @@ class ComponentRun:
     outputs: dict[str, list[ArtifactRecord]] = field(default_factory=dict)
 
 
-def open_store(path: str | Path) -> metadata_store.MetadataStore:
-    """Opens an existing SQLite store read-write (MLMD has no read-only mode); never creates one."""
-    path = Path(path)
-    if not path.is_file():
-        raise StoreNotFoundError(f"{path}: no metadata store (run `lifecycle run` first)")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-    return metadata_store.MetadataStore(config)
+class StoreBusyError(RuntimeError):
+    """The store is locked by another process (SQLite allows one writer at a time)."""
+
+
+def open_store(
+    target: str | Path | metadata_store_pb2.ConnectionConfig,
+) -> metadata_store.MetadataStore:
+    """Opens an existing store; never creates one (MLMD has no read-only mode).
+
+    `target` is a SQLite file path or a connection config (`PipelineConfig.metadata_connection_config()`).
+    """
+    if isinstance(target, metadata_store_pb2.ConnectionConfig):
+        config = metadata_store_pb2.ConnectionConfig()
+        config.CopyFrom(target)
+    else:
+        config = metadata_store_pb2.ConnectionConfig()
+        config.sqlite.filename_uri = str(target)
+    if config.HasField("sqlite"):
+        path = Path(config.sqlite.filename_uri)
+        if not path.is_file():
+            raise StoreNotFoundError(f"{path}: no metadata store (run `lifecycle run` first)")
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    try:
+        return metadata_store.MetadataStore(config)
+    except Exception as error:  # MLMD raises its own status errors; only "locked" is ours to name
+        if "locked" in str(error).lower() or "busy" in str(error).lower():
+            raise StoreBusyError(
+                f"the metadata store is locked by another process (a running pipeline?): {error}"
+            ) from error
+        raise
 
 
 def _value(value: metadata_store_pb2.Value) -> object:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from ml_metadata.proto import metadata_store_pb2
 from pydantic import Field, model_validator
 
 from datasets.config import (
@@ -83,6 +84,12 @@ class DriftConfig(_Strict):
         return self
 
 
+class MetadataStoreConfig(_Strict):
+    """Where ML Metadata lives. SQLite (one file under work_dir) is the default."""
+
+    kind: Literal["sqlite"] = "sqlite"
+
+
 class PipelineConfig(_Strict):
     pipeline_name: str = "ml-lifecycle"
     dataset: DatasetConfig
@@ -91,6 +98,7 @@ class PipelineConfig(_Strict):
     data_root: str = ""
     pipeline_root: str = ""
     metadata_path: str = ""
+    metadata: MetadataStoreConfig = MetadataStoreConfig()
     serving_root: str = ""
     model_name: str = ""
     enable_cache: bool = True
@@ -114,6 +122,13 @@ class PipelineConfig(_Strict):
     @property
     def metadata_file(self) -> Path:
         return self._under_work(self.metadata_path, "metadata.sqlite").resolve()
+
+    def metadata_connection_config(self) -> metadata_store_pb2.ConnectionConfig:
+        """The one place a store connection is built: runners, CLI and notebooks all use it."""
+        connection = metadata_store_pb2.ConnectionConfig()
+        connection.sqlite.filename_uri = str(self.metadata_file)
+        connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        return connection
 
     @property
     def serving_root_path(self) -> Path:

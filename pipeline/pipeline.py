@@ -18,7 +18,6 @@ from tfx.components import (
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.orchestration import metadata
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import standard_artifacts
@@ -289,6 +288,6 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
             pusher,
         ],
         enable_cache=config.enable_cache,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(config.metadata_file)),
+        metadata_connection_config=config.metadata_connection_config(),
         beam_pipeline_args=config.beam.pipeline_args(span_rows or None),
     )

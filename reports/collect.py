@@ -264,7 +264,7 @@ def collect_report(config) -> ReportData:
     from metadata.store import list_run_ids, open_store, pushed_models
     from pipeline.pipeline import COMPONENT_IDS
 
-    store = open_store(config.metadata_file)
+    store = open_store(config.metadata_connection_config())
     data = ReportData(
         pipeline_name=config.pipeline_name,
         generated_at=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),

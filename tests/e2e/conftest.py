@@ -48,5 +48,5 @@ def describe(config, outcome):
     from metadata.store import open_store
     from pipeline.pipeline import COMPONENT_IDS
 
-    store = open_store(config.metadata_file)
+    store = open_store(config.metadata_connection_config())
     return describe_run(store, config.pipeline_name, outcome.run_id, COMPONENT_IDS)

@@ -85,7 +85,7 @@ def test_pushed_model_answers_predictions_and_carries_warmup(taxi_config, two_sp
 def test_lineage_leads_from_pushed_model_to_the_span_examples(taxi_config, two_span_runs):
     from metadata.store import open_store, upstream_artifacts
 
-    store = open_store(taxi_config.metadata_file)
+    store = open_store(taxi_config.metadata_connection_config())
     report = describe(taxi_config, two_span_runs[-1])
     pushed = report.component("pusher").outputs["pushed_model"][0]
     upstream = upstream_artifacts(store, pushed.id)

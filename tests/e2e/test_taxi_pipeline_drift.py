@@ -73,7 +73,9 @@ def test_recorded_drift_equals_tfdv_for_real_spans(taxi_config, two_span_runs):
     schema = tfdv.load_schema_text(str(taxi_config.dataset.resolve_schema()))
     expected = tfdv.validate_statistics(train_stats(second), schema, previous_statistics=train_stats(first))
     tfdv_scores = {info.path.step[0]: info.drift_measurements[0].value for info in expected.drift_skew_info}
-    recorded = next(r for r in drift_history(open_store(taxi_config.metadata_file)) if r.span == 2)
+    recorded = next(
+        r for r in drift_history(open_store(taxi_config.metadata_connection_config())) if r.span == 2
+    )
     assert set(recorded.features) == set(tfdv_scores)
     for feature, score in tfdv_scores.items():
         assert recorded.features[feature].score == pytest.approx(score, abs=1e-12), feature
