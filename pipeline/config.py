@@ -20,6 +20,7 @@ from datasets.config import (
     parse_model,
     read_yaml,
 )
+from serving.config import ServingConfig
 
 DEFAULT_CONFIG_PATH = Path("lifecycle.yaml")
 
@@ -107,6 +108,7 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationThresholds = EvaluationThresholds()
     model_check: ModelCheckConfig = ModelCheckConfig()
     drift: DriftConfig = DriftConfig()
+    serving: ServingConfig = ServingConfig()
 
     def _under_work(self, value: str, *parts: str) -> Path:
         return Path(value) if value else Path(self.work_dir).joinpath(*parts)
