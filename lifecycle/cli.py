@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     from datasets.config import ConfigError
     from datasets.prepare import DataError
-    from metadata.store import RunNotFoundError, StoreBusyError, StoreNotFoundError
+    from metadata.lineage import ArtifactNotFoundError
+    from metadata.store import RunNotFoundError, StoreBusyError, StoreNotFoundError, as_store_busy
 
     try:
         return args.handler(args)
@@ -294,9 +295,16 @@ def main(argv: list[str] | None = None) -> int:
         StoreNotFoundError,
         StoreBusyError,
         RunNotFoundError,
+        ArtifactNotFoundError,
         ValueError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as error:
+        busy = as_store_busy(error)  # a lock met after the store was opened, mid-query
+        if busy is None:
+            raise
+        print(f"error: {busy}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

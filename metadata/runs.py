@@ -77,6 +77,21 @@ def examples_per_split(statistics: ArtifactRecord) -> dict[str, int]:
     return counts
 
 
+def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
+    """Each split's DatasetFeatureStatisticsList of an ExampleStatistics artifact."""
+    from tfx.components.statistics_gen import stats_artifact_utils
+    from tfx.types import standard_artifacts
+
+    split_names = str(record.properties.get("split_names") or "[]")
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = record.uri
+    artifact.split_names = split_names
+    return {
+        split: stats_artifact_utils.load_statistics(artifact, split).proto()
+        for split in json.loads(split_names)
+    }
+
+
 def anomaly_lines(anomalies: ArtifactRecord) -> list[str]:
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 

@@ -6,6 +6,8 @@ notebooks never need to know MLMD's event and context model.
 
 from __future__ import annotations
 
+import json
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +52,19 @@ class StoreBusyError(RuntimeError):
     """The store is locked by another process (SQLite allows one writer at a time)."""
 
 
+class StoreUnavailableError(ConnectionError):
+    """The MySQL server cannot be reached, or refuses the configured user."""
+
+
 def open_store(
     target: str | Path | metadata_store_pb2.ConnectionConfig,
+    create: bool = False,
 ) -> metadata_store.MetadataStore:
-    """Opens an existing store; never creates one (MLMD has no read-only mode).
+    """Opens an existing store; never creates one unless `create` (a run about to write).
 
     `target` is a SQLite file path or a connection config (`PipelineConfig.metadata_connection_config()`).
+    MLMD has no read-only mode. Errors MLMD reports as bare status strings become
+    StoreNotFoundError, StoreBusyError or StoreUnavailableError naming the store.
     """
     if isinstance(target, metadata_store_pb2.ConnectionConfig):
         config = metadata_store_pb2.ConnectionConfig()
@@ -65,21 +74,82 @@ def open_store(
         config.sqlite.filename_uri = str(target)
     if config.HasField("sqlite"):
         path = Path(config.sqlite.filename_uri)
-        if not path.is_file():
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        elif not path.is_file():
             raise StoreNotFoundError(f"{path}: no metadata store (run `lifecycle run` first)")
-        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+        else:
+            config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    elif config.HasField("mysql"):
+        config.mysql.skip_db_creation = not create
     try:
         return metadata_store.MetadataStore(config)
-    except Exception as error:  # MLMD raises its own status errors; only "locked" is ours to name
-        if "locked" in str(error).lower() or "busy" in str(error).lower():
-            raise StoreBusyError(
-                f"the metadata store is locked by another process (a running pipeline?): {error}"
-            ) from error
+    except Exception as error:  # MLMD raises its own status errors; only these are ours to name
+        busy = as_store_busy(error)
+        if busy is not None:
+            raise busy from error
+        if config.HasField("mysql"):
+            raise _mysql_error(config.mysql, error) from error
         raise
+
+
+def _mysql_error(mysql: metadata_store_pb2.MySQLDatabaseConfig, error: Exception) -> Exception:
+    """Names what went wrong: MLMD says only "mysql_real_connect failed" for a server that is
+    down, a wrong password and an unknown host alike, so a plain TCP connect tells them apart."""
+    store = f"mysql://{mysql.user}@{mysql.host}:{mysql.port}/{mysql.database}"
+    text = str(error)
+    if "Unknown database" in text:
+        return StoreNotFoundError(
+            f"{store}: no database {mysql.database!r} on the server (run `lifecycle run` first, which"
+            " creates it, or ask the server's admin to create it and grant the user access)"
+        )
+    if "Access denied" in text:
+        denied = text.splitlines()[0]
+        return StoreUnavailableError(f"{store}: the server denies user {mysql.user!r}: {denied}")
+    if "mysql_real_connect failed" not in text:
+        return error
+    try:
+        with socket.create_connection((mysql.host, mysql.port), timeout=5):
+            pass
+    except OSError as unreachable:
+        return StoreUnavailableError(
+            f"{store}: cannot reach the MySQL server at {mysql.host}:{mysql.port} ({unreachable});"
+            " is it running, and are metadata.host and metadata.port right?"
+        )
+    return StoreUnavailableError(
+        f"{store}: the server at {mysql.host}:{mysql.port} answers but refuses user {mysql.user!r}:"
+        " check the password (the variable metadata.password_env names) and that the user may"
+        " connect from this host"
+    )
+
+
+# What MLMD (SQLite) says after retrying for ~25 s against a lock another process holds.
+_BUSY_MESSAGES = ("locked", "busy", "concurrent writes aborted", "subset of tables")
+
+
+def as_store_busy(error: BaseException) -> StoreBusyError | None:
+    """A StoreBusyError for an MLMD error caused by another process holding the store's lock."""
+    text = str(error).lower()
+    if not any(message in text for message in _BUSY_MESSAGES):
+        return None
+    return StoreBusyError(
+        "the metadata store is locked by another process (a pipeline writing to it, or a client "
+        f"holding a transaction); try again when it finishes. MLMD said: {str(error).splitlines()[0]}"
+    )
 
 
 def _value(value: metadata_store_pb2.Value) -> object:
     kind = value.WhichOneof("value")
+    if kind == "struct_value":
+        # TFX stores dict properties as a Struct wrapping {"__value__": json}.
+        from google.protobuf import json_format
+
+        plain = json_format.MessageToDict(value.struct_value)
+        inner = plain.get("__value__") if set(plain) == {"__value__"} else None
+        return json.loads(inner) if isinstance(inner, str) else plain
+    if kind == "proto_value":
+        return str(value.proto_value.type_url)
     return getattr(value, kind) if kind else None
 
 

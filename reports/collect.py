@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 from dataclasses import dataclass, field
 
 from metadata.drift import ConceptRecord, DriftRecord
+from metadata.runs import statistics_protos
 from metadata.store import PushedModelRecord
 
 
@@ -105,12 +105,12 @@ def missing_counts(dataset) -> dict[str, tuple[int, int]]:
     return counts
 
 
-def span_stats(span: int, statistics_protos: dict[str, object]) -> SpanStats:
+def span_stats(span: int, protos_by_split: dict[str, object]) -> SpanStats:
     """SpanStats from {split: DatasetFeatureStatisticsList}, missing shares over all splits."""
     examples: dict[str, int] = {}
     missing: dict[str, int] = {}
     totals: dict[str, int] = {}
-    for split, proto in statistics_protos.items():
+    for split, proto in protos_by_split.items():
         examples[split] = sum(int(d.num_examples) for d in proto.datasets)
         for dataset in proto.datasets:
             for name, (lacking, total) in missing_counts(dataset).items():
@@ -118,20 +118,6 @@ def span_stats(span: int, statistics_protos: dict[str, object]) -> SpanStats:
                 totals[name] = totals.get(name, 0) + total
     fractions = {name: missing[name] / totals[name] for name in sorted(missing) if totals[name]}
     return SpanStats(span, examples, fractions)
-
-
-def _statistics_protos(record) -> dict[str, object]:
-    from tfx.components.statistics_gen import stats_artifact_utils
-    from tfx.types import standard_artifacts
-
-    split_names = str(record.properties.get("split_names") or "[]")
-    artifact = standard_artifacts.ExampleStatistics()
-    artifact.uri = record.uri
-    artifact.split_names = split_names
-    return {
-        split: stats_artifact_utils.load_statistics(artifact, split).proto()
-        for split in json.loads(split_names)
-    }
 
 
 @dataclass
@@ -215,7 +201,7 @@ def _span_statistics(store, lineage: _RunLineage, notes: list[str]) -> list[Span
     for span in sorted(chosen):
         record = chosen[span]
         try:
-            protos = _statistics_protos(record)
+            protos = statistics_protos(record)
         except Exception as error:  # a deleted artifact must not sink the report
             notes.append(f"span {span}: statistics at {record.uri} unreadable ({error})")
             continue
