@@ -1,0 +1,142 @@
+"""A tiny hand-built MLMD store shaped like a TFX run: two runs, ExampleGen -> Trainer -> Pusher,
+a resolver's INTERNAL_OUTPUT event, and TFX's pipeline / pipeline_run / node contexts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+PIPELINE = "p"
+
+
+@dataclass
+class TinyStore:
+    store: metadata_store.MetadataStore
+    examples: dict[int, int]  # span -> Examples id
+    models: dict[int, int]  # span -> Model id
+    pushed: dict[int, int]  # span -> PushedModel id
+    span_dir: str
+
+
+def _type(store, kind, name):
+    proto = {"artifact": mlmd.ArtifactType, "execution": mlmd.ExecutionType, "context": mlmd.ContextType}[
+        kind
+    ]
+    put = getattr(store, f"put_{kind}_type")
+    return put(proto(name=name))
+
+
+def _event(kind, artifact_id, execution_id, key):
+    event = mlmd.Event(type=kind, artifact_id=artifact_id, execution_id=execution_id)
+    event.path.steps.add().key = key
+    event.path.steps.add().index = 0
+    return event
+
+
+@pytest.fixture
+def tiny_store(tmp_path) -> TinyStore:
+    config = mlmd.ConnectionConfig()
+    config.fake_database.SetInParent()
+    store = metadata_store.MetadataStore(config)
+    types = {
+        name: _type(store, "artifact", name) for name in ("Examples", "Model", "PushedModel", "ModelBlessing")
+    }
+    exec_types = {
+        name: _type(store, "execution", name)
+        for name in ("tfx.CsvExampleGen", "tfx.Trainer", "tfx.Pusher", "tfx.Resolver")
+    }
+    ctx_types = {name: _type(store, "context", name) for name in ("pipeline", "pipeline_run", "node")}
+    [pipeline_ctx] = store.put_contexts([mlmd.Context(type_id=ctx_types["pipeline"], name=PIPELINE)])
+    nodes = dict(
+        zip(
+            ("example_gen", "trainer", "pusher", "resolver"),
+            store.put_contexts(
+                [
+                    mlmd.Context(type_id=ctx_types["node"], name=f"{PIPELINE}.{n}")
+                    for n in ("example_gen", "trainer", "pusher", "resolver")
+                ]
+            ),
+            strict=True,
+        )
+    )
+    span_dir = tmp_path / "data"
+    examples, models, pushed = {}, {}, {}
+    previous_model = None
+    for span in (1, 2):
+        (span_dir / f"span-{span}").mkdir(parents=True)
+        (span_dir / f"span-{span}" / "data.csv").write_text("a,b\n1,2\n")
+        [run_ctx] = store.put_contexts(
+            [mlmd.Context(type_id=ctx_types["pipeline_run"], name=f"span-{span}-run")]
+        )
+        example = mlmd.Artifact(type_id=types["Examples"], uri=f"/x/examples/{span}")
+        example.custom_properties["span"].int_value = span
+        model = mlmd.Artifact(type_id=types["Model"], uri=f"/x/model/{span}")
+        push = mlmd.Artifact(type_id=types["PushedModel"], uri=f"/x/pushed/{span}")
+        push.custom_properties["pushed"].int_value = 1
+        push.custom_properties["pushed_version"].string_value = f"100{span}"
+        push.custom_properties["pushed_destination"].string_value = f"/serving/100{span}"
+        gen = mlmd.Execution(
+            type_id=exec_types["tfx.CsvExampleGen"], last_known_state=mlmd.Execution.COMPLETE
+        )
+        gen.custom_properties["input_base"].string_value = str(span_dir)
+        gen.custom_properties["input_config"].string_value = json.dumps(
+            {"splits": [{"name": "span", "pattern": f"span-{span}/*.csv"}]}
+        )
+        trainer = mlmd.Execution(type_id=exec_types["tfx.Trainer"], last_known_state=mlmd.Execution.COMPLETE)
+        trainer.custom_properties["train_args"].string_value = json.dumps({"num_steps": 100 * span})
+        pusher = mlmd.Execution(type_id=exec_types["tfx.Pusher"], last_known_state=mlmd.Execution.COMPLETE)
+        [example_id, model_id, push_id] = store.put_artifacts([example, model, push])
+        ids = []
+        for execution, node, events in (
+            (gen, "example_gen", [_event(mlmd.Event.OUTPUT, example_id, 0, "examples")]),
+            (
+                trainer,
+                "trainer",
+                [
+                    _event(mlmd.Event.INPUT, example_id, 0, "examples"),
+                    _event(mlmd.Event.OUTPUT, model_id, 0, "model"),
+                ],
+            ),
+            (
+                pusher,
+                "pusher",
+                [
+                    _event(mlmd.Event.INPUT, model_id, 0, "model"),
+                    _event(mlmd.Event.OUTPUT, push_id, 0, "pushed_model"),
+                ],
+            ),
+        ):
+            [execution_id] = store.put_executions([execution])
+            for event in events:
+                event.execution_id = execution_id
+            store.put_events(events)
+            store.put_attributions_and_associations(
+                [],
+                [
+                    mlmd.Association(context_id=run_ctx, execution_id=execution_id),
+                    mlmd.Association(context_id=nodes[node], execution_id=execution_id),
+                    mlmd.Association(context_id=pipeline_ctx, execution_id=execution_id),
+                ],
+            )
+            ids.append(execution_id)
+        if previous_model is not None:
+            # A resolver in run 2 "outputs" span 1's model: an INTERNAL_OUTPUT, not lineage.
+            resolver = mlmd.Execution(
+                type_id=exec_types["tfx.Resolver"], last_known_state=mlmd.Execution.COMPLETE
+            )
+            [resolver_id] = store.put_executions([resolver])
+            store.put_events([_event(mlmd.Event.INTERNAL_OUTPUT, previous_model, resolver_id, "model")])
+            store.put_attributions_and_associations(
+                [],
+                [
+                    mlmd.Association(context_id=run_ctx, execution_id=resolver_id),
+                    mlmd.Association(context_id=nodes["resolver"], execution_id=resolver_id),
+                ],
+            )
+        examples[span], models[span], pushed[span] = example_id, model_id, push_id
+        previous_model = model_id
+    return TinyStore(store, examples, models, pushed, str(span_dir))
