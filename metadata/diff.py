@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ml_metadata import metadata_store
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from metadata.runs import RunReport, describe_run, statistics_protos
+from metadata.runs import RunReport, describe_run, schema_proto, statistics_protos
 from metadata.store import _value
 
 
@@ -151,14 +151,10 @@ def _first_output(report: RunReport, component_id: str, key: str):
 
 
 def _load_schema(report: RunReport) -> schema_pb2.Schema | None:
-    from google.protobuf import text_format
-
     record = _first_output(report, "schema", "schema")
-    path = os.path.join(record.uri, "schema.pbtxt") if record else None
-    if not path or not os.path.exists(path):
+    if record is None or not os.path.exists(os.path.join(record.uri, "schema.pbtxt")):
         return None
-    with open(path) as handle:
-        return text_format.Parse(handle.read(), schema_pb2.Schema())
+    return schema_proto(record)
 
 
 def _training_parameters(store: metadata_store.MetadataStore, report: RunReport) -> dict[str, object]:

@@ -6,6 +6,7 @@ the baseline, blessing, model check and the pushed version.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from dataclasses import dataclass, field
@@ -92,12 +93,20 @@ def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
     }
 
 
-def anomaly_lines(anomalies: ArtifactRecord) -> list[str]:
+def schema_proto(record: ArtifactRecord):
+    """The `schema_pb2.Schema` of a Schema artifact (its `schema.pbtxt`)."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    with open(os.path.join(record.uri, "schema.pbtxt")) as handle:
+        return text_format.Parse(handle.read(), schema_pb2.Schema())
+
+
+def anomalies_protos(anomalies: ArtifactRecord) -> dict[str, object]:
+    """Split -> `anomalies_pb2.Anomalies` of an ExampleAnomalies artifact (splits with no file left out)."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    from components.anomaly_gate.core import feature_anomalies
-
-    lines = []
+    protos = {}
     for split in _split_names(anomalies):
         path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
         if not os.path.exists(path):
@@ -105,28 +114,131 @@ def anomaly_lines(anomalies: ArtifactRecord) -> list[str]:
         proto = anomalies_pb2.Anomalies()
         with open(path, "rb") as handle:
             proto.ParseFromString(handle.read())
+        protos[split] = proto
+    return protos
+
+
+def anomaly_lines(anomalies: ArtifactRecord) -> list[str]:
+    from components.anomaly_gate.core import feature_anomalies
+
+    lines = []
+    for split, proto in anomalies_protos(anomalies).items():
         lines += [f"[{a.split}] {a.feature}: {a.description}" for a in feature_anomalies(split, proto)]
     return lines
 
 
-def overall_metrics(evaluation: ArtifactRecord) -> list[MetricComparison]:
-    """Overall-slice metrics of the candidate, with the baseline's where one was evaluated."""
+@dataclass(frozen=True)
+class SliceMetrics:
+    """One TFMA slice of a ModelEvaluation: the candidate's metrics and the baseline's, if evaluated."""
+
+    slice: dict[str, object]  # {} is the overall slice; {"trip_start_hour": 7} one feature value
+    candidate: dict[str, float]
+    baseline: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.slice.items()) or OVERALL
+
+    @property
+    def single_class(self) -> bool:
+        """All of the slice's labels are one class: its AUC is undefined (TFMA reports 0 or NaN)."""
+        mean_label = self.candidate.get("mean_label")
+        return mean_label is not None and (mean_label <= 0.0 or mean_label >= 1.0)
+
+
+def slice_metrics(evaluation: ArtifactRecord) -> list[SliceMetrics]:
+    """Every slice's scalar metrics of a ModelEvaluation (TFMA's `load_metrics`), overall first.
+
+    Diffs against the baseline are left out (candidate minus baseline, computable from both).
+    """
     import tensorflow_model_analysis as tfma
 
-    values: dict[tuple[str, str], float] = {}
+    slices = []
     for metrics in tfma.load_metrics(evaluation.uri):
-        if metrics.slice_key.single_slice_keys:
-            continue
+        key = {}
+        for single in metrics.slice_key.single_slice_keys:
+            kind = single.WhichOneof("kind")
+            key[single.column] = getattr(single, kind) if kind else None
+            if isinstance(key[single.column], bytes):
+                key[single.column] = key[single.column].decode("utf-8", "replace")
+        values: dict[str, dict[str, float]] = {"candidate": {}, "baseline": {}}
         for entry in metrics.metric_keys_and_values:
-            if entry.key.is_diff:
+            if entry.key.is_diff or entry.value.WhichOneof("type") != "double_value":
                 continue
-            if entry.value.WhichOneof("type") != "double_value":
-                continue
-            values[(entry.key.model_name or "candidate", entry.key.name)] = entry.value.double_value.value
-    names = sorted({name for model, name in values if model == "candidate"})
+            values.setdefault(entry.key.model_name or "candidate", {})[entry.key.name] = (
+                entry.value.double_value.value
+            )
+        slices.append(SliceMetrics(key, values["candidate"], values["baseline"]))
+    return sorted(slices, key=_slice_order)
+
+
+def _slice_order(metrics: SliceMetrics) -> tuple:
+    """Overall first, then by column, numbers in numeric order (hour 9 before hour 10)."""
+    values = tuple(
+        (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in metrics.slice.values()
+    )
+    return (len(metrics.slice), tuple(metrics.slice), values)
+
+
+def overall_metrics(evaluation: ArtifactRecord) -> list[MetricComparison]:
+    """Overall-slice metrics of the candidate, with the baseline's where one was evaluated."""
+    overall = next((s for s in slice_metrics(evaluation) if not s.slice), None)
+    if overall is None:
+        return []
     return [
-        MetricComparison(name, values[("candidate", name)], values.get(("baseline", name))) for name in names
+        MetricComparison(name, overall.candidate[name], overall.baseline.get(name))
+        for name in sorted(overall.candidate)
     ]
+
+
+def validation_failures(evaluation: ArtifactRecord) -> list[str]:
+    """Why the Evaluator did not bless: TFMA's threshold failures, one line per slice and metric.
+
+    Empty when validation passed (or the evaluation wrote no validation result).
+    """
+    import tensorflow_model_analysis as tfma
+
+    if not glob.glob(os.path.join(evaluation.uri, "validations*")):
+        return []
+    result = tfma.load_validation_result(evaluation.uri)
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        slice_name = (
+            ", ".join(
+                f"{k.column}={getattr(k, k.WhichOneof('kind'))}"
+                for k in per_slice.slice_key.single_slice_keys
+            )
+            or OVERALL
+        )
+        for failure in per_slice.failures:
+            value = failure.metric_value
+            shown = f" = {value.double_value.value:.4f}" if value.WhichOneof("type") == "double_value" else ""
+            lines.append(f"{slice_name}: {failure.metric_key.name}{shown}: {failure.message}")
+    return lines
+
+
+def evaluation_record(report: RunReport) -> ArtifactRecord | None:
+    """The run's ModelEvaluation (TFMA output), or None when its Evaluator did not run."""
+    return _first(report.component("evaluator"), "evaluation")
+
+
+def not_pushed_reason(report: RunReport) -> str:
+    """Why the run's candidate was not pushed ("" when it was): the failed component, TFMA's
+    threshold failures, or the model check's reason."""
+    if report.pushed_version:
+        return ""
+    failed = next((c.component_id for c in report.components if c.state == "FAILED"), None)
+    if failed:
+        return f"run failed in {failed}"
+    if report.blessed is None:
+        return "not evaluated"
+    if not report.blessed:
+        evaluation = evaluation_record(report)
+        failures = validation_failures(evaluation) if evaluation else []
+        return "not blessed: " + ("; ".join(failures) or "below the evaluation thresholds")
+    if report.model_check_passed is False:
+        return f"model check failed: {report.model_check_reason or 'no reason recorded'}"
+    return "blessed, but the Pusher did not push"
 
 
 def describe_run(

@@ -53,7 +53,9 @@ def evaluation(tmp_path) -> ArtifactRecord:
             _metrics_for_slice({"hour": 10}, {("candidate", "auc"): 0.7}),
             _metrics_for_slice({"payment": "Cash"}, {("candidate", "auc"): 0.6}),
             _metrics_for_slice(
-                {}, {("candidate", "auc"): 0.8, ("baseline", "auc"): 0.9, ("candidate", "example_count"): 30.0}, -0.1
+                {},
+                {("candidate", "auc"): 0.8, ("baseline", "auc"): 0.9, ("candidate", "example_count"): 30.0},
+                -0.1,
             ),
             _metrics_for_slice({"hour": 9}, {("candidate", "auc"): 0.5}),
         ],
@@ -109,3 +111,50 @@ def test_schema_and_anomalies_read_from_their_artifact_files(tmp_path):
     protos = anomalies_protos(record)
     assert list(protos) == ["train"]  # eval wrote no file
     assert protos["train"].anomaly_info["fare"].description == "out of range"
+
+
+def test_single_class_slices_are_named():
+    from metadata.runs import SliceMetrics
+
+    assert SliceMetrics({"hour": 3}, {"auc": 0.0, "mean_label": 0.0}).single_class
+    assert SliceMetrics({"hour": 3}, {"auc": 0.0, "mean_label": 1.0}).single_class
+    assert not SliceMetrics({"hour": 4}, {"auc": 0.7, "mean_label": 0.2}).single_class
+    assert not SliceMetrics({}, {"auc": 0.7}).single_class  # no mean_label: nothing to say
+
+
+def _report(tmp_path, **fields):
+    from metadata.runs import RunReport
+    from metadata.store import ComponentRun
+
+    evaluator = ComponentRun(
+        "evaluator",
+        "COMPLETE",
+        1.0,
+        7,
+        outputs={"evaluation": [ArtifactRecord(9, "ModelEvaluation", str(tmp_path), {})]},
+    )
+    states = fields.pop("states", {})
+    others = [ComponentRun(name, state, 1.0) for name, state in states.items()]
+    return RunReport("run-1", [evaluator, *others], **fields)
+
+
+def test_not_pushed_reason_names_the_first_cause(tmp_path):
+    from tensorflow_model_analysis.proto import validation_result_pb2
+
+    from metadata.runs import evaluation_record, not_pushed_reason
+
+    assert not_pushed_reason(_report(tmp_path, pushed_version="17", blessed=True)) == ""
+    assert evaluation_record(_report(tmp_path)).id == 9
+    failed = _report(tmp_path, blessed=None, states={"trainer": "FAILED"})
+    assert not_pushed_reason(failed) == "run failed in trainer"
+    assert not_pushed_reason(_report(tmp_path, blessed=None)) == "not evaluated"
+    checked = _report(tmp_path, blessed=True, model_check_passed=False, model_check_reason="bad answer")
+    assert not_pushed_reason(checked) == "model check failed: bad answer"
+
+    unblessed = _report(tmp_path, blessed=False)
+    assert not_pushed_reason(unblessed) == "not blessed: below the evaluation thresholds"
+    result = validation_result_pb2.ValidationResult(validation_ok=False)
+    failure = result.metric_validations_per_slice.add().failures.add(message="change -0.03 < -0.02")
+    failure.metric_key.name = "auc"
+    _write_records(tmp_path / "validations.tfrecord", [result])
+    assert not_pushed_reason(unblessed) == "not blessed: overall: auc: change -0.03 < -0.02"
