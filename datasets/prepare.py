@@ -93,6 +93,11 @@ def compute_label(frame: pd.DataFrame, config: DatasetConfig) -> pd.Series:
     return values.fillna(False).astype(np.int64).astype(str)
 
 
+# Marks a span directory as cut from the dataset's source by `prepare_spans` (not *.csv: ExampleGen
+# and the pre-flight check read only span-N/*.csv).
+SOURCE_MARKER = ".prepared-from-source"
+
+
 def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
     """Writes one CSV per span under `data_root/span-N/data.csv`; returns what was written."""
     frame = read_source(config)
@@ -120,10 +125,11 @@ def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
     data_root = Path(data_root)
     data_root.mkdir(parents=True, exist_ok=True)
     # Spans from an earlier prepare that this one does not write would otherwise linger and be
-    # read by schema bootstrap (span-*) or a run of that span.
+    # read by schema bootstrap (span-*) or a run of that span. Only spans cut from the source are
+    # removed: others (e.g. `lifecycle review export`) carry no marker and are left alone.
     wanted = {f"span-{span}" for span in set(numbers.tolist())}
     for stale in data_root.glob("span-*"):
-        if stale.is_dir() and stale.name not in wanted:
+        if stale.is_dir() and stale.name not in wanted and (stale / SOURCE_MARKER).exists():
             shutil.rmtree(stale)
     prepared = []
     for span in sorted(set(numbers.tolist())):
@@ -133,6 +139,7 @@ def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         rows.to_csv(staging / SPAN_FILE_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
+        (staging / SOURCE_MARKER).write_text(f"{config.resolve_source()}\n")
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)

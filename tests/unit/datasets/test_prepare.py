@@ -10,6 +10,7 @@ import pytest
 
 from datasets.config import load_dataset_config
 from datasets.prepare import (
+    SOURCE_MARKER,
     SPAN_FILE_NAME,
     DataError,
     as_float_text,
@@ -267,7 +268,7 @@ def test_rerun_replaces_spans_cleanly(
 
     assert [(s.span, s.rows) for s in spans] == [(1, 1), (2, 1), (5, 1)]
     assert sorted(p.name for p in data_root.iterdir()) == ["span-1", "span-2", "span-5"]
-    assert sorted(p.name for p in (data_root / "span-1").iterdir()) == [SPAN_FILE_NAME]
+    assert sorted(p.name for p in (data_root / "span-1").iterdir()) == sorted([SOURCE_MARKER, SPAN_FILE_NAME])
     assert read_csv(data_root / "span-1" / SPAN_FILE_NAME)[1:] == [["8.0", "1.0", "9", "Cash", "0"]]
     assert read_csv(data_root / "span-2" / SPAN_FILE_NAME)[1:] == [["5.0", "2.0", "3", "Cash", "1"]]
 
@@ -313,9 +314,17 @@ def test_prepare_removes_spans_an_earlier_prepare_left(tmp_path, tiny_dataset_co
     stale = span_dir(data_root, 9)
     stale.mkdir(parents=True)
     (stale / SPAN_FILE_NAME).write_text("old\n")
+    (stale / SOURCE_MARKER).write_text("an earlier source\n")
+    exported = span_dir(data_root, 10)  # e.g. written by `lifecycle review export`: no marker
+    exported.mkdir(parents=True)
+    (exported / SPAN_FILE_NAME).write_text("reviewed\n")
     tiny_source_csv()
 
     spans = prepare_spans(tiny_dataset_config(), data_root)
 
     assert not stale.exists()
-    assert sorted(p.name for p in data_root.iterdir()) == sorted(f"span-{s.span}" for s in spans)
+    assert (exported / SPAN_FILE_NAME).read_text() == "reviewed\n"
+    assert sorted(p.name for p in data_root.iterdir()) == sorted(
+        [f"span-{s.span}" for s in spans] + ["span-10"]
+    )
+    assert all((span_dir(data_root, s.span) / SOURCE_MARKER).exists() for s in spans)
