@@ -204,14 +204,14 @@ class MetadataClient:
 
     def pushed_models(self) -> list[PushedModelRecord]:
         """Every model actually pushed, oldest first, with its training span."""
-        return pushed_models(self.store)
+        return pushed_models(self.store, self.pipeline_name)
 
     # Lineage ----------------------------------------------------------------------------
 
     def resolve_artifact(self, reference: str | int) -> int:
         """An artifact id from an id or a pushed model version (`lifecycle lineage 1795812682`)."""
         text = str(reference).strip()
-        for model in pushed_models(self.store):
+        for model in pushed_models(self.store, self.pipeline_name):
             if model.version == text:
                 return model.pushed_model_id
         if text.isdigit() and self.store.get_artifacts_by_id([int(text)]):

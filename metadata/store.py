@@ -288,14 +288,22 @@ def training_spans(store: metadata_store.MetadataStore, model_id: int) -> set[in
     }
 
 
-def pushed_models(store: metadata_store.MetadataStore) -> list[PushedModelRecord]:
+def pushed_models(
+    store: metadata_store.MetadataStore, pipeline_name: str | None = None
+) -> list[PushedModelRecord]:
     """Every model actually pushed, oldest first, with the span and Model it came from.
 
     The path is PushedModel <- Pusher <- InfraBlessing <- model_check <- Model; the span comes
-    from the Model's lineage (`training_spans`).
+    from the Model's lineage (`training_spans`). With `pipeline_name`, only that pipeline's pushes:
+    a shared store holds other pipelines' too.
     """
     records = []
-    for artifact in store.get_artifacts_by_type("PushedModel"):
+    artifacts = store.get_artifacts_by_type("PushedModel")
+    if pipeline_name is not None:
+        context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+        ours = {a.id for a in store.get_artifacts_by_context(context.id)} if context else set()
+        artifacts = [a for a in artifacts if a.id in ours]
+    for artifact in artifacts:
         if _value(artifact.custom_properties.get("pushed", metadata_store_pb2.Value())) != 1:
             continue
         span = model_id = None

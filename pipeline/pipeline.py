@@ -17,6 +17,7 @@ from tfx.components import (
     Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
@@ -32,6 +33,7 @@ from components.baseline_resolver.strategy import (
 from components.concept_drift.component import ConceptDriftCheck
 from components.drift_validator.component import DriftValidator
 from components.model_check.component import ModelCheck
+from components.versioned_pusher import executor as versioned_pusher_executor
 from models.features import custom_config_for
 from pipeline.config import PipelineConfig
 
@@ -161,7 +163,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     baseline_statistics_resolver = Resolver(
         strategy_class=BaselineStatisticsStrategy,
         # Resolver configs cannot hold None: the pinned span is passed only when set.
-        config={"span": span, "mode": config.drift.baseline}
+        config={"span": span, "mode": config.drift.baseline, "pipeline_name": config.pipeline_name}
         | ({"pinned_span": config.drift.pinned_span} if config.drift.pinned_span else {}),
         statistics=Channel(type=standard_artifacts.ExampleStatistics),
         examples=Channel(type=standard_artifacts.Examples),
@@ -188,7 +190,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     # The model now serving (trained on another span) and its evaluation at blessing.
     pushed_model_resolver = Resolver(
         strategy_class=PushedModelStrategy,
-        config={"span": span},
+        config={"span": span, "pipeline_name": config.pipeline_name},
         model=Channel(type=standard_artifacts.Model),
         evaluation=Channel(type=standard_artifacts.ModelEvaluation),
     ).with_id(PUSHED_MODEL_RESOLVER)
@@ -265,6 +267,8 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
                 base_directory=str(config.serving_root_path / config.serving_model_name)
             )
         ),
+        # Unique versions even when two runs push in the same second; moved in with one rename.
+        custom_executor_spec=executor_spec.ExecutorClassSpec(versioned_pusher_executor.Executor),
     ).with_id(PUSHER)
 
     return Pipeline(

@@ -254,7 +254,7 @@ def collect_report(config) -> ReportData:
     data = ReportData(
         pipeline_name=config.pipeline_name,
         generated_at=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        metadata_file=str(config.metadata_file),
+        metadata_file=config.metadata.describe(config.metadata_file),
         dataset_name=config.dataset.name,
         drift_baseline=config.drift.baseline,
         drift_policy=config.drift.policy,
@@ -282,6 +282,6 @@ def collect_report(config) -> ReportData:
     data.concept = (
         _span_records(store, concept_history, lineage.concept) if lineage.concept else concept_history(store)
     )
-    data.pushed = pushed_models(store)
+    data.pushed = pushed_models(store, config.pipeline_name)
     data.concept_versions = _concept_versions(store, data.concept, data.pushed)
     return data

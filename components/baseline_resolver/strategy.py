@@ -61,10 +61,17 @@ class BaselineStatisticsStrategy(resolver.ResolverStrategy):
     """The newest ExampleStatistics of the drift baseline span (see `pick_baseline_span`), with
     the Examples they were computed from (which carry the span)."""
 
-    def __init__(self, span: int, mode: str = "pushed", pinned_span: int | None = None):
+    def __init__(
+        self,
+        span: int,
+        mode: str = "pushed",
+        pinned_span: int | None = None,
+        pipeline_name: str | None = None,
+    ):
         self.span = span
         self.mode = mode
         self.pinned_span = pinned_span
+        self.pipeline_name = pipeline_name
 
     def resolve_artifacts(
         self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
@@ -77,7 +84,7 @@ class BaselineStatisticsStrategy(resolver.ResolverStrategy):
             examples = examples_by_id.get(inputs[0]) if inputs else None
             if examples is not None:
                 by_span[artifact_span(examples)] = (statistics, examples)
-        pushed_spans = [r.span for r in pushed_models(store) if r.span is not None]
+        pushed_spans = [r.span for r in pushed_models(store, self.pipeline_name) if r.span is not None]
         chosen = pick_baseline_span(self.mode, self.span, set(by_span), pushed_spans, self.pinned_span)
         if chosen is None:
             return {"statistics": [], "examples": []}
@@ -88,8 +95,9 @@ class BaselineStatisticsStrategy(resolver.ResolverStrategy):
 class PushedModelStrategy(resolver.ResolverStrategy):
     """The newest pushed Model trained on another span, with its blessing-time evaluation."""
 
-    def __init__(self, span: int):
+    def __init__(self, span: int, pipeline_name: str | None = None):
         self.span = span
+        self.pipeline_name = pipeline_name
 
     def resolve_artifacts(
         self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
@@ -97,7 +105,7 @@ class PushedModelStrategy(resolver.ResolverStrategy):
         model_key, evaluation_key = "model", "evaluation"
         models = {m.id: m for m in input_dict[model_key]}
         evaluations = {e.id: e for e in input_dict[evaluation_key]}
-        for record in reversed(pushed_models(store)):
+        for record in reversed(pushed_models(store, self.pipeline_name)):
             if record.span == self.span or record.model_id not in models:
                 continue
             evaluation_id = blessing_evaluation_id(store, record.model_id)

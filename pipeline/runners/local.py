@@ -20,6 +20,7 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from datasets.check import check_span
+from metadata.store import as_store_busy, open_store
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
@@ -71,11 +72,18 @@ def _new_run_id(span: int) -> str:
 
 
 def run_span(config: PipelineConfig, span: int, progress: Progress = print) -> RunOutcome:
-    """Checks the span's files, then runs the whole pipeline on it. Never raises for a failed
-    component: the outcome carries the error so the caller can still report what happened."""
+    """Checks the span's files and the store, then runs the whole pipeline on it.
+
+    Raises for bad input and for a store that cannot be opened (StoreUnavailableError,
+    StoreBusyError, ConfigError for a missing password), before anything is written. Never
+    raises for a failed component: the outcome carries the error so the caller can still report
+    what happened; a store another process kept locked past MLMD's retries is a StoreBusyError.
+    """
     check = check_span(config.dataset, config.data_root_path, span)
     pipeline = create_pipeline(config, span, check.rows)
-    config.metadata_file.parent.mkdir(parents=True, exist_ok=True)
+    # Opened once up front, creating the store if needed: a server that is down or a wrong
+    # password is then one clear error, not a stack trace from inside the first component.
+    open_store(config.metadata_connection_config(), create=True)
     run_id = _new_run_id(span)
     ir = compiler.Compiler().compile(pipeline)
     runtime_parameter_utils.substitute_runtime_parameter(
@@ -99,7 +107,10 @@ def run_span(config: PipelineConfig, span: int, progress: Progress = print) -> R
     try:
         LocalDagRunner().run_with_ir(ir)
     except Exception as error:  # a failed component: recorded, reported by the caller
-        outcome.error = error
+        busy = as_store_busy(error)
+        if busy is not None:
+            busy.__cause__ = error
+        outcome.error = busy or error
         outcome.failed_component = progress_handler.current
         file_handler.handle(logging.LogRecord("absl", logging.ERROR, __file__, 0, repr(error), None, None))
     finally:

@@ -114,8 +114,13 @@ def tiny_store(tmp_path) -> TinyStore:
             for event in events:
                 event.execution_id = execution_id
             store.put_events(events)
+            outputs = [e.artifact_id for e in events if e.type == mlmd.Event.OUTPUT]
             store.put_attributions_and_associations(
-                [],
+                [
+                    mlmd.Attribution(context_id=c, artifact_id=a)
+                    for a in outputs
+                    for c in (pipeline_ctx, run_ctx)
+                ],
                 [
                     mlmd.Association(context_id=run_ctx, execution_id=execution_id),
                     mlmd.Association(context_id=nodes[node], execution_id=execution_id),

@@ -81,3 +81,11 @@ def test_unknown_references_are_named(client):
     with pytest.raises(RunNotFoundError, match="matches 2 runs"):
         client.resolve_run("span-")
     assert client.resolve_run("span-1") == "span-1-run"
+
+
+def test_pushed_models_of_one_pipeline_only(tiny_store, client):
+    from metadata.store import pushed_models
+
+    assert [m.version for m in client.pushed_models()] == ["1001", "1002"]
+    assert pushed_models(tiny_store.store, "another-pipeline") == []
+    assert len(pushed_models(tiny_store.store)) == 2
