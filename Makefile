@@ -1,5 +1,5 @@
 # Two commands work on a fresh machine: `make demo` and `make test`. Both set up .venv first.
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench bench-scale notebooks clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -29,6 +29,17 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/pipeline_wall.py
 	$(BIN)/python benchmarks/drift_cost.py
+	$(BIN)/python benchmarks/serving_http.py
+
+# StatisticsGen and Transform rows/s, in-memory vs multi-processing Beam, on 1M rows (~10 min).
+bench-scale: setup
+	$(BIN)/python -m benchmarks.scale
+
+# Runs the four notebooks against the project config's store (after `make demo`) into
+# work/notebooks/: executed .ipynb plus a static .html of each.
+notebooks: setup
+	$(BIN)/jupyter nbconvert --to notebook --execute --output-dir work/notebooks notebooks/*.ipynb
+	$(BIN)/jupyter nbconvert --to html --output-dir work/notebooks work/notebooks/*.ipynb
 
 clean:
 	rm -rf work

@@ -121,8 +121,9 @@ def cmd_run(args) -> int:
 
     config = _load(args)
     spans = _parse_spans(args)
+    store = config.metadata.describe(config.metadata_file)
     for span in spans:
-        print(f"span {span}: running the pipeline ({config.pipeline_name}, store {config.metadata_file})")
+        print(f"span {span}: running the pipeline ({config.pipeline_name}, store {store})")
         sys.stdout.flush()
         outcome = run_span(config, span, progress=lambda line: print(line, flush=True))
         try:
@@ -274,9 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_registrars():
-    from lifecycle import metadata_commands
+    from lifecycle import metadata_commands, review_commands, scale_commands, serve_commands
 
-    return (metadata_commands.register,)
+    return (
+        metadata_commands.register,
+        review_commands.register,
+        scale_commands.register,
+        serve_commands.register,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,7 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     from datasets.config import ConfigError
     from datasets.prepare import DataError
     from metadata.lineage import ArtifactNotFoundError
-    from metadata.store import RunNotFoundError, StoreBusyError, StoreNotFoundError, as_store_busy
+    from metadata.store import (
+        RunNotFoundError,
+        StoreBusyError,
+        StoreNotFoundError,
+        StoreUnavailableError,
+        as_store_busy,
+    )
 
     try:
         return args.handler(args)
@@ -294,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         DataError,
         StoreNotFoundError,
         StoreBusyError,
+        StoreUnavailableError,
         RunNotFoundError,
         ArtifactNotFoundError,
         ValueError,

@@ -1,0 +1,82 @@
+"""`lifecycle review list | label | export`: the queue the server fills, labelled and exported as a span."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from datasets.check import check_span
+from lifecycle.cli import EXIT_BAD_INPUT, main
+from serving.review import ReviewQueue
+
+FEATURES = {"fare": 10, "lat": 41.9, "hour": 5, "payment": "Cash"}
+
+
+@pytest.fixture
+def project(tmp_path, tiny_dataset_yaml, write_yaml):
+    """A project YAML over the tiny dataset; its review queue holds two pending items."""
+    tiny_dataset_yaml()
+    config = write_yaml(tmp_path / "lifecycle.yaml", {"dataset": "tiny.yaml", "work_dir": "work"})
+    queue = ReviewQueue(tmp_path / "work" / "review" / "queue.sqlite")
+    ids = [
+        queue.add("tiny", 3, FEATURES, 0.55, deferred=True),
+        queue.add("tiny", 3, {**FEATURES, "payment": "Credit Card"}, 0.45, deferred=True),
+    ]
+    return config, ids
+
+
+def _lifecycle(config, capsys, *args):
+    code = main(["--config", str(config), "review", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_label_export_then_the_span_passes_the_preflight_check(project, capsys, tiny_dataset_config):
+    config, (first, second) = project
+    code, out, _ = _lifecycle(config, capsys, "list")
+    assert code == 0
+    assert "2 pending, 0 labelled (not exported), 0 exported" in out
+    assert "score 0.550  deferred" in out and "payment='Credit Card'" in out
+
+    assert _lifecycle(config, capsys, "label", str(first), "1")[:2] == (
+        0,
+        f"item {first}: label 1 (model score 0.550)\n",
+    )
+    code, out, _ = _lifecycle(config, capsys, "list", "--labelled", "--json")
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [first]
+
+    code, out, _ = _lifecycle(config, capsys, "export", "--span", "4")
+    assert code == 0
+    assert "wrote span 4: 1 labelled rows" in out
+    data_root = config.parent / "work" / "data" / "tiny"
+    assert check_span(tiny_dataset_config(), data_root, 4).rows == 1
+
+
+def test_user_errors_exit_2_with_one_line(project, capsys):
+    config, (first, _) = project
+    code, _, err = _lifecycle(config, capsys, "label", "999", "1")
+    assert (code, err.strip()) == (
+        EXIT_BAD_INPUT,
+        f"error: review item 999: no such item in {config.parent}/work/review/queue.sqlite",
+    )
+    code, _, err = _lifecycle(config, capsys, "label", str(first), "maybe")
+    assert code == EXIT_BAD_INPUT and "label 'maybe': expected 0 or 1" in err
+    code, _, err = _lifecycle(config, capsys, "export", "--span", "2")
+    assert code == EXIT_BAD_INPUT and "no labelled review items to export (pending: 2)" in err
+
+    _lifecycle(config, capsys, "label", str(first), "0")
+    assert _lifecycle(config, capsys, "export", "--span", "2")[0] == 0
+    code, _, err = _lifecycle(config, capsys, "export", "--span", "2")
+    assert code == EXIT_BAD_INPUT and "already exists; pass --force" in err
+    assert _lifecycle(config, capsys, "export", "--span", "2", "--force")[0] == 0
+
+
+def test_no_queue_yet_says_where_it_looked(tmp_path, tiny_dataset_yaml, write_yaml, capsys):
+    tiny_dataset_yaml()
+    config = write_yaml(tmp_path / "lifecycle.yaml", {"dataset": "tiny.yaml", "work_dir": "work"})
+    code, _, err = _lifecycle(config, capsys, "list")
+    assert code == EXIT_BAD_INPUT
+    assert f"no review queue at {tmp_path}/work/review/queue.sqlite" in err
+    assert not (tmp_path / "work" / "review").exists()  # looking does not create it

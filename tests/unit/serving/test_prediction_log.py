@@ -1,0 +1,224 @@
+"""Prediction logs: hourly TFRecord files of PredictionLog, read back in order; sampling, a full queue
+and write errors are counted, never raised to the request."""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from serving.config import PredictionLogConfig
+from serving.prediction_log import (
+    LoggedPrediction,
+    PredictionLogWriter,
+    log_annotations,
+    prediction_log_files,
+    read_prediction_logs,
+    rows_from_prediction_logs,
+    tensor_values,
+)
+
+# 2026-01-01 00:00:00 UTC: records just before and after it land in different hour partitions.
+NEW_YEAR = float(calendar.timegm((2026, 1, 1, 0, 0, 0)))
+
+
+def _record(time_s: float, route: str = "stable", **changes) -> LoggedPrediction:
+    fields = dict(
+        model="taxi",
+        version=7,
+        signature_name="serving_raw",
+        method="predict",
+        inputs={"fare": [10.5, None], "trip_start_hour": [5, 23], "payment_type": ["Cash", None]},
+        outputs={"outputs": [[0.8], [0.1]]},
+        route=route,
+        latency_ms=2.5,
+        time_s=time_s,
+    )
+    fields.update(changes)
+    return LoggedPrediction(**fields)
+
+
+def _config(**changes) -> PredictionLogConfig:
+    return PredictionLogConfig(**changes)
+
+
+def test_records_across_an_hour_boundary_go_to_two_partitions_and_read_back_in_order(tmp_path):
+    writer = PredictionLogWriter(_config(), tmp_path)
+    writer.submit(_record(NEW_YEAR - 1, route="stable", latency_ms=1.25))
+    writer.submit(_record(NEW_YEAR + 1, route="canary", version=8))
+    writer.close()
+
+    assert writer.stats() == {"written": 2, "sampled_out": 0, "dropped": 0, "errors": 0}
+    files = prediction_log_files(tmp_path)
+    assert [f.relative_to(tmp_path).parts[:2] for f in files] == [("2025-12-31", "23"), ("2026-01-01", "00")]
+
+    first, second = list(read_prediction_logs(tmp_path))
+    assert first.log_metadata.model_spec.name == "taxi"
+    assert first.log_metadata.model_spec.version.value == 7
+    assert first.log_metadata.timestamp_secs == int(NEW_YEAR - 1)
+    assert first.log_metadata.sampling_config.sampling_rate == 1.0
+    assert log_annotations(first) == ("stable", 1.25)
+    assert log_annotations(second) == ("canary", 2.5)
+    assert second.predict_log.request.model_spec.version.value == 8
+    assert second.predict_log.request.model_spec.signature_name == "serving_raw"
+    request = first.predict_log.request.inputs
+    assert tensor_values(request["trip_start_hour"]) == [5, 23]
+    assert tensor_values(request["payment_type"]) == ["Cash", ""]
+    assert tensor_values(request["fare"])[0] == 10.5
+    outputs = first.predict_log.response.outputs["outputs"]
+    assert list(outputs.tensor_shape.dim[i].size for i in range(2)) == [2, 1]
+    assert tensor_values(outputs) == [[0.8], [0.1]]
+
+
+def test_logged_requests_turn_back_into_feature_rows_without_shadow_copies(tmp_path):
+    import tensorflow as tf
+
+    example = tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "fare": tf.train.Feature(float_list=tf.train.FloatList(value=[41.9])),
+                "payment_type": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"Credit Card"])),
+                "trip_start_hour": tf.train.Feature(int64_list=tf.train.Int64List(value=[])),
+            }
+        )
+    )
+    with PredictionLogWriter(_config(), tmp_path) as writer:
+        writer.submit(_record(NEW_YEAR))
+        writer.submit(_record(NEW_YEAR + 1, route="shadow"))
+        writer.submit(
+            _record(
+                NEW_YEAR + 2,
+                method="classify",
+                signature_name="serving_default",
+                inputs={"examples": [example.SerializeToString()]},
+                outputs={"results": [[["0", 0.3], ["1", 0.7]]]},
+            )
+        )
+    logs = list(read_prediction_logs(tmp_path))
+    assert [log.WhichOneof("log_type") for log in logs] == ["predict_log", "predict_log", "classify_log"]
+    classes = logs[2].classify_log.response.result.classifications[0].classes
+    assert [(c.label, round(c.score, 3)) for c in classes] == [("0", 0.3), ("1", 0.7)]
+
+    rows = list(rows_from_prediction_logs(logs))
+    assert rows == [
+        {"fare": 10.5, "trip_start_hour": 5, "payment_type": "Cash"},
+        {"fare": None, "trip_start_hour": 23, "payment_type": None},
+        {"fare": 41.9, "payment_type": "Credit Card", "trip_start_hour": None},
+    ]
+    assert list(rows_from_prediction_logs(logs, model="bikes")) == []
+
+
+def test_an_unwritable_directory_is_counted_and_logged_once_never_raised(tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the log directory should be")
+    writer = PredictionLogWriter(_config(), blocker / "logs")
+    with caplog.at_level(logging.ERROR, logger="serving.prediction_log"):
+        for second in range(5):
+            writer.submit(_record(NEW_YEAR + second))
+        writer.close()
+    assert writer.stats() == {"written": 0, "sampled_out": 0, "dropped": 0, "errors": 5}
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "not-a-directory" in errors[0].getMessage()
+
+
+class _FullDiskWriter(PredictionLogWriter):
+    """Every file it opens is /dev/full: writes buffer, the flush fails with ENOSPC."""
+
+    def _open_writer(self, path: str, tf):
+        return tf.io.TFRecordWriter("/dev/full")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_loses_records_as_counted_errors(tmp_path):
+    writer = _FullDiskWriter(_config(), tmp_path)
+    writer.submit(_record(NEW_YEAR))
+    writer.submit(_record(NEW_YEAR + 1))
+    writer.close()
+    stats = writer.stats()
+    assert stats["written"] == 0
+    assert stats["errors"] == 2
+
+
+class _StalledWriter(PredictionLogWriter):
+    """A writer thread that blocks on its first record until the test lets it go."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def _write(self, record: LoggedPrediction) -> None:
+        self.started.set()
+        self.release.wait(timeout=30)
+        super()._write(record)
+
+
+def test_a_full_queue_drops_and_counts_records_instead_of_blocking(tmp_path):
+    writer = _StalledWriter(_config(max_queue=2), tmp_path)
+    writer.submit(_record(NEW_YEAR))
+    assert writer.started.wait(timeout=30)
+    for second in range(1, 6):
+        writer.submit(_record(NEW_YEAR + second))  # 2 fit in the queue, 3 are dropped
+    assert writer.stats()["dropped"] == 3
+    writer.release.set()
+    writer.close()
+    writer.submit(_record(NEW_YEAR + 9))  # after close: dropped, not raised
+    assert writer.stats() == {"written": 3, "sampled_out": 0, "dropped": 4, "errors": 0}
+    assert len(list(read_prediction_logs(tmp_path))) == 3
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.25, 1.0])
+def test_sampling_keeps_about_the_configured_share(tmp_path, rate):
+    submitted = 4000
+    writer = PredictionLogWriter(
+        _config(sample_rate=rate, max_queue=submitted), tmp_path, rng=random.Random(5)
+    )
+    for index in range(submitted):
+        writer.submit(_record(NEW_YEAR + index / 1000))
+    writer.close(timeout=60)
+    stats = writer.stats()
+    assert stats["written"] + stats["sampled_out"] == submitted
+    expected = submitted * rate
+    sigma = (submitted * rate * (1 - rate)) ** 0.5
+    assert abs(stats["written"] - expected) <= 5 * sigma  # 0 width at rates 0 and 1
+    assert len(list(read_prediction_logs(tmp_path))) == stats["written"]
+
+
+def test_a_truncated_last_record_is_skipped_with_a_warning(tmp_path, caplog):
+    with PredictionLogWriter(_config(), tmp_path) as writer:
+        writer.submit(_record(NEW_YEAR))
+        writer.submit(_record(NEW_YEAR + 1))
+    (path,) = prediction_log_files(tmp_path)
+    path.write_bytes(path.read_bytes()[:-5])  # as a crash mid-write would leave it
+    with caplog.at_level(logging.WARNING, logger="serving.prediction_log"):
+        logs = list(read_prediction_logs(tmp_path))
+    assert len(logs) == 1
+    assert any("truncated" in r.getMessage() for r in caplog.records)
+
+
+def test_a_malformed_record_is_an_error_not_an_exception(tmp_path):
+    with PredictionLogWriter(_config(), tmp_path) as writer:
+        writer.submit(_record(NEW_YEAR, method="regress"))
+        writer.submit(_record(NEW_YEAR, inputs={"fare": [[1.0], [2.0, 3.0]]}))  # ragged
+        writer.submit(_record(NEW_YEAR))
+    assert writer.stats() == {"written": 1, "sampled_out": 0, "dropped": 0, "errors": 2}
+
+
+def test_numpy_columns_are_logged_like_lists(tmp_path):
+    import numpy as np
+
+    inputs = {
+        "fare": np.array([[10.5], [2.0]], dtype=np.float32),
+        "payment_type": np.array([b"Cash", b"Dispute"]),
+    }
+    with PredictionLogWriter(_config(), tmp_path) as writer:
+        writer.submit(_record(NEW_YEAR, inputs=inputs))
+    assert list(rows_from_prediction_logs(read_prediction_logs(tmp_path))) == [
+        {"fare": 10.5, "payment_type": "Cash"},
+        {"fare": 2.0, "payment_type": "Dispute"},
+    ]
