@@ -397,5 +397,14 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         value = data.get(key)
         if isinstance(value, str) and value and not os.path.isabs(value):
             data[key] = str(base / value)
+    # Paths nested in the serving section resolve against the YAML's directory too.
+    serving = data.get("serving")
+    for keys in (("logging", "directory"), ("review", "queue_path"), ("state_dir",)):
+        holder = serving
+        for key in keys[:-1]:
+            holder = holder.get(key) if isinstance(holder, dict) else None
+        value = holder.get(keys[-1]) if isinstance(holder, dict) else None
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            holder[keys[-1]] = str(base / value)
     data.setdefault("work_dir", str(base / "work"))
     return parse_model(PipelineConfig, data, path)

@@ -373,3 +373,20 @@ def test_a_label_source_column_listed_as_a_feature_is_rejected(tiny_dataset_dict
 
     with pytest.raises(ConfigError, match=r"leaky\.yaml: .*\['tips'\] are also features"):
         load_dataset_config(path)
+
+
+def test_relative_serving_paths_resolve_against_the_project_yaml(tmp_path):
+    from pipeline.config import load_config
+
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "lifecycle.yaml").write_text(
+        f"dataset: {REPO_ROOT / 'datasets' / 'taxi.yaml'}\n"
+        "serving:\n"
+        "  state_dir: state\n"
+        "  logging: {directory: logs/predictions}\n"
+        "  review: {queue_path: /abs/queue.sqlite}\n"
+    )
+    config = load_config(tmp_path / "project" / "lifecycle.yaml")
+    assert config.serving.logging.directory == str(tmp_path / "project" / "logs" / "predictions")
+    assert config.serving.state_dir == str(tmp_path / "project" / "state")
+    assert config.serving.review.queue_path == "/abs/queue.sqlite"
