@@ -107,37 +107,21 @@ def _count_examples(uri: str) -> int:
 
 def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: bool) -> ModeResult:
     """One tiny pipeline on span 1 with this Beam mode; fresh root and store, no cache."""
-    from tfx.components import CsvExampleGen, StatisticsGen, Transform
+    from tfx.components import StatisticsGen, Transform
     from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.metadata import sqlite_metadata_connection_config
     from tfx.orchestration.pipeline import Pipeline
-    from tfx.proto import example_gen_pb2, range_config_pb2
 
     from metadata.runs import examples_per_split
     from metadata.store import component_runs, list_run_ids, open_store
     from models.features import custom_config_for
     from pipeline.config import BeamConfig, load_config
+    from pipeline.pipeline import example_gen_component
 
-    config = load_config(REPO_ROOT / "lifecycle.yaml", {"work_dir": str(work)})
+    config = load_config(REPO_ROOT / "lifecycle.yaml", {"work_dir": str(work), "data_root": str(data_root)})
     training = config.training
-    example_gen = CsvExampleGen(
-        input_base=str(data_root),
-        input_config=example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="span", pattern="span-{SPAN}/*.csv")]
-        ),
-        output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[
-                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=training.train_buckets),
-                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=training.eval_buckets),
-                ]
-            )
-        ),
-        range_config=range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(start_span_number=1, end_span_number=1)
-        ),
-    ).with_id("example_gen")
+    example_gen = example_gen_component(config, 1)
     schema = ImportSchemaGen(schema_file=str(config.dataset.resolve_schema())).with_id("schema")
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"]

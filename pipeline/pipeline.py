@@ -115,14 +115,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pipeline:
-    """The pipeline for one span. `span_rows` (from the pre-flight check) lets the anomaly gate
-    prove no rows were lost, and picks the Beam mode when `beam.mode` is auto."""
-    dataset = config.dataset
+def example_gen_component(config: PipelineConfig, span: int) -> CsvExampleGen:
+    """Reads one span's CSV files (`<data_root>/span-<span>/*.csv`), hashed into train/eval."""
     training = config.training
-
-    # Reads the span's CSV files and hashes them into train/eval splits.
-    example_gen = CsvExampleGen(
+    return CsvExampleGen(
         input_base=str(config.data_root_path),
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="span", pattern="span-{SPAN}/*.csv")]
@@ -139,6 +135,16 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         ),
     ).with_id(EXAMPLE_GEN)
+
+
+def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pipeline:
+    """The pipeline for one span. `span_rows` (from the pre-flight check) lets the anomaly gate
+    prove no rows were lost, and picks the Beam mode when `beam.mode` is auto."""
+    dataset = config.dataset
+    training = config.training
+
+    # Reads the span's CSV files and hashes them into train/eval splits.
+    example_gen = example_gen_component(config, span)
 
     # The curated schema; without one, SchemaGen infers a draft (bootstrap only).
     schema_file = dataset.resolve_schema()

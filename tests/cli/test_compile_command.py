@@ -4,34 +4,21 @@ problems exit 2 with the field named, before anything is written."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lifecycle.cli import EXIT_BAD_INPUT, main
+from tests.cli.conftest import HEADER
 
-REPO = Path(__file__).resolve().parents[2]
-HEADER = (
-    "trip_miles,fare,trip_seconds,pickup_latitude,pickup_longitude,dropoff_latitude,"
-    "dropoff_longitude,trip_start_hour,trip_start_day,trip_start_month,dropoff_census_tract,"
-    "pickup_community_area,dropoff_community_area,payment_type,company,big_tipper"
-)
-GOOD_ROW = "1.5,7.25,420.0,41.9,-87.6,41.9,-87.7,9,3,5,17031081500,8,32,Cash,Flash Cab,0"
 KUBEFLOW = {"image": "gcr.io/my-project/ml-lifecycle:1", "pipeline_root": "gs://my-bucket/root"}
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(make_project):
     """A project dir (config, dataset, schema) whose span 2 holds three good rows on this machine."""
-    shutil.copy(REPO / "lifecycle.yaml", tmp_path / "lifecycle.yaml")
-    shutil.copytree(REPO / "datasets", tmp_path / "datasets", ignore=shutil.ignore_patterns("*.py"))
-    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
-    span = tmp_path / "work" / "data" / "taxi" / "span-2"
-    span.mkdir(parents=True)
-    (span / "data.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n{GOOD_ROW}\n{GOOD_ROW}\n")
-    return tmp_path
+    return make_project(span=2, rows=3)
 
 
 def _configure(project: Path, **sections) -> Path:

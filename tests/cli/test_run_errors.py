@@ -3,32 +3,16 @@ nothing written to the metadata store or the serving directory."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from lifecycle.cli import EXIT_BAD_INPUT, main
-
-REPO = Path(__file__).resolve().parents[2]
-HEADER = (
-    "trip_miles,fare,trip_seconds,pickup_latitude,pickup_longitude,dropoff_latitude,"
-    "dropoff_longitude,trip_start_hour,trip_start_day,trip_start_month,dropoff_census_tract,"
-    "pickup_community_area,dropoff_community_area,payment_type,company,big_tipper"
-)
-GOOD_ROW = "1.5,7.25,420.0,41.9,-87.6,41.9,-87.7,9,3,5,17031081500,8,32,Cash,Flash Cab,0"
+from tests.cli.conftest import GOOD_ROW, HEADER
 
 
 @pytest.fixture
-def work(tmp_path):
+def work(make_project):
     """A work dir whose span 1 holds two good rows; tests break it in one way each."""
-    shutil.copy(REPO / "lifecycle.yaml", tmp_path / "lifecycle.yaml")
-    shutil.copytree(REPO / "datasets", tmp_path / "datasets", ignore=shutil.ignore_patterns("*.py"))
-    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
-    span = tmp_path / "work" / "data" / "taxi" / "span-1"
-    span.mkdir(parents=True)
-    (span / "data.csv").write_text(f"{HEADER}\n{GOOD_ROW}\n{GOOD_ROW}\n")
-    return tmp_path
+    return make_project(span=1, rows=2)
 
 
 def _run(work, capsys, *args):
