@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import shutil
 import subprocess
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -72,7 +74,17 @@ def _run_concurrently(overrides: dict) -> dict[int, ChildOutcome]:
     ]
     for child in children:
         child.start()
-    outcomes = [results.get(timeout=900) for _ in children]
+    outcomes = []
+    deadline = time.monotonic() + 900
+    while len(outcomes) < len(children):
+        try:
+            outcomes.append(results.get(timeout=5))
+        except queue.Empty:
+            # A child that died without reporting (a crash, the OOM killer) fails the test now,
+            # not after the deadline.
+            dead = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            assert not dead, f"a run process died with exit code {dead[0]} before reporting"
+            assert time.monotonic() < deadline, "the concurrent runs did not finish within 15 minutes"
     for child in children:
         child.join(timeout=60)
         assert child.exitcode == 0, f"run process exited with {child.exitcode}"
