@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from urllib.parse import unquote
 
 import numpy as np
@@ -360,11 +361,15 @@ class ServingApi:
         deferred = review["deferred"] if review else [False] * len(scores)
         if services.monitor is not None:
             services.monitor.record_inputs(served.name, request.input_rows(services.monitor_rows_per_request))
-            # The monitor counts the first `deferred` scores as deferred: deferred rows go first.
-            order = sorted(range(len(scores)), key=lambda index: not deferred[index])
-            services.monitor.record_outputs(
-                served.name, servable.version, [float(scores[i]) for i in order], sum(deferred)
-            )
+            # The monitor counts the first `deferred` scores as deferred: deferred rows go first
+            # (a stable sort keeps the others in request order). Arrays: no per-row Python.
+            if review:
+                deferred_mask = np.asarray(deferred, dtype=bool)
+                ordered = scores[np.argsort(~deferred_mask, kind="stable")]
+                deferred_count = int(deferred_mask.sum())
+            else:
+                ordered, deferred_count = scores, 0
+            services.monitor.record_outputs(served.name, servable.version, ordered, deferred_count)
         if services.review_queue is not None and review is not None:
             rows = request.input_rows(request.rows)
             for index, row in enumerate(rows):
@@ -647,11 +652,15 @@ def _raw_request(
 def _dense_column(values: list, spec: InputSpec) -> np.ndarray:
     """Checked JSON values -> the signature's dense column, a missing value -> the fill value."""
     if spec.dtype.kind == "f":
-        # None becomes NaN in a float64 array (JSON has no NaN, so every NaN here was a None).
-        column = np.array(values, dtype=np.float64)
-        return np.nan_to_num(column, copy=False, nan=0.0).astype(spec.dtype)
+        # None becomes NaN (JSON has no NaN, so every NaN here was a None). Straight to the input
+        # dtype: rounding a Python float to float32 once equals rounding it via float64.
+        column = np.array(values, dtype=spec.dtype)
+        if None in values:
+            column[np.isnan(column)] = 0.0
+        return column
     if None in values:
-        values = [spec.fill_value if value is None else value for value in values]
+        fill = spec.fill_value
+        values = [fill if value is None else value for value in values]
     # Text stays str: TensorFlow encodes str objects of an object array as UTF-8.
     return np.array(values, dtype=spec.dtype)
 
@@ -692,8 +701,9 @@ def rows_to_values(
                 400, f"{where}[{index}]: unknown feature(s) {unknown}; the model takes {sorted(inputs)}"
             )
     return {
+        # map(dict.get, ...) transposes at C speed; a missing key reads as None (missing).
         name: _checked_column(
-            [row.get(name) for row in rows], spec, name in rules.required, where, "[{i}]", name
+            list(map(dict.get, rows, repeat(name))), spec, name in rules.required, where, "[{i}]", name
         )
         for name, spec in inputs.items()
     }
@@ -820,7 +830,8 @@ def logged_prediction(
         inputs = {"examples": serialized_examples(request)}
         logged_outputs = {"results": classification_results(scores)}
     else:
-        logged_outputs = {name: value.tolist() for name, value in outputs.items()}
+        # The arrays themselves: the writer thread turns them into TensorProtos at numpy speed.
+        logged_outputs = dict(outputs)
     return LoggedPrediction(
         model=model,
         version=version,

@@ -131,7 +131,10 @@ class BatchingConfig(_Strict):
     """Merges concurrent predict calls on the same version and signature into one model call."""
 
     enabled: bool = True
-    max_batch_rows: int = Field(256, ge=1)
+    # Requests of this many rows or more run alone. 1024 lets concurrent 256-row requests merge:
+    # measured on the taxi model, a 1024-row call costs ~2.1x the CPU of a 256-row call (~1.15
+    # core-ms per 256 rows instead of 2.15 in that run).
+    max_batch_rows: int = Field(1024, ge=1)
     # How long the first request of a batch waits for company; 0 only merges requests that are
     # already waiting while the previous batch runs.
     max_wait_ms: float = Field(0.0, ge=0.0)

@@ -182,7 +182,18 @@ def check_row(row: dict[str, object], expectations: dict[str, FeatureExpectation
         return RowCheck(tuple(name for name, value in row.items() if not _values(value)), ())
     missing, out_of_schema = [], []
     for name, expected in expectations.items():
-        values = _values(row.get(name))
+        value = row.get(name)
+        kind = type(value)
+        if kind is float or kind is int or kind is str:
+            # One JSON scalar, the common case: checked without building a list of values.
+            if value == "" or (kind is float and value != value):  # "" and NaN are missing
+                missing.append(name)
+                if expected.required:
+                    out_of_schema.append(name)
+            elif not _scalar_fits(value, kind, expected):
+                out_of_schema.append(name)
+            continue
+        values = _values(value)
         if not values:
             missing.append(name)
             if expected.required:
@@ -202,6 +213,20 @@ def _values(value: object) -> list:
     if isinstance(value, float) and math.isnan(value):
         return []
     return [value]
+
+
+def _scalar_fits(value: float | int | str, kind: type, expected: FeatureExpectation) -> bool:
+    """`_values_fit([value], expected)` for a present float, int or str (not bool), without the list."""
+    if expected.type == schema_pb2.BYTES:
+        return kind is str and (expected.string_values is None or value in expected.string_values)
+    if expected.type == schema_pb2.INT or expected.type == schema_pb2.FLOAT:
+        if kind is str:
+            return False
+        if expected.type == schema_pb2.INT and kind is float and not value.is_integer():
+            return False
+    return (expected.min_value is None or value >= expected.min_value) and (
+        expected.max_value is None or value <= expected.max_value
+    )
 
 
 def _values_fit(values: list, expected: FeatureExpectation) -> bool:

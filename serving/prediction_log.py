@@ -51,8 +51,8 @@ class LoggedPrediction:
 
     `inputs` is columnar: feature name -> one value per row (raw features from JSON), or
     {"examples": [serialized tf.Example bytes, ...]} for the tf.Example signature / classify.
-    `outputs` is columnar too ({"outputs": [[0.8], ...]}), or for classify TF Serving's REST
-    shape {"results": [[[label, score], ...], ...]}.
+    `outputs` is columnar too ({"outputs": [[0.8], ...]}, nested lists or numpy arrays), or for
+    classify TF Serving's REST shape {"results": [[[label, score], ...], ...]}.
     """
 
     model: str
@@ -60,7 +60,7 @@ class LoggedPrediction:
     signature_name: str
     method: str  # "predict" | "classify"
     inputs: dict[str, list]
-    outputs: dict[str, list]
+    outputs: dict[str, list | np.ndarray]
     route: str
     latency_ms: float
     time_s: float
@@ -310,6 +310,8 @@ _TEXT_TYPES = (str, bytes)
 def _fill_tensor(proto: tensor_pb2.TensorProto, values) -> None:
     # Filled in place (no CopyFrom): the writer thread converts every record, and each copy of
     # a request's tensors costs GIL time the request threads want.
+    if type(values) is list and _fill_flat_column(proto, values):
+        return
     if _fill_homogeneous(proto, values):
         return
     shape, leaves = _shape_and_leaves(values)
@@ -332,6 +334,61 @@ def _fill_tensor(proto: tensor_pb2.TensorProto, values) -> None:
         proto.float_val.extend(math.nan if v is None else float(v) for v in leaves)
 
 
+_NONE = type(None)
+_NUMBERS = frozenset({int, float, _NONE})
+_TEXT = frozenset({str, _NONE})
+_INTS = frozenset({int})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _fill_flat_column(proto: tensor_pb2.TensorProto, values: list) -> bool:
+    """A request column as the server logs it: a flat list of JSON scalars with None for missing.
+    Same tensor as the general path, typed from the set of value types instead of value by value
+    (measured on a 256-row x 15-feature record with missing values: 0.8 ms -> 0.2 ms)."""
+    if not values:
+        return False
+    kinds = set(map(type, values))
+    if kinds == _INTS:
+        if not _INT64_MIN <= min(values) <= max(values) <= _INT64_MAX:
+            return False  # the other paths decide what an out-of-range integer becomes
+        proto.dtype = types_pb2.DT_INT64
+        proto.int64_val.extend(values)
+    elif kinds <= _NUMBERS:
+        proto.dtype = types_pb2.DT_FLOAT
+        # None becomes NaN in a float64 array (as float(v) would round).
+        _extend_floats(proto, np.array(values, dtype=np.float64))
+    elif kinds <= _TEXT:
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend([b"" if v is None else v.encode("utf-8") for v in values])
+    else:
+        return False
+    proto.tensor_shape.dim.add(size=len(values))
+    return True
+
+
+_FLOAT_VAL_TAG = b"\x2a"  # TensorProto.float_val: field 5, length-delimited (packed)
+
+
+def _extend_floats(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
+    """`proto.float_val.extend(array.tolist())` without a Python float per value: the packed
+    field's wire bytes (little-endian float32) are merged in, the same proto and serialization."""
+    if array.dtype == np.float32:
+        payload = array.astype("<f4").tobytes()
+    else:
+        with np.errstate(over="ignore"):  # beyond float32's range is inf, as protobuf rounds it
+            payload = array.astype("<f4").tobytes()
+    proto.MergeFromString(_FLOAT_VAL_TAG + _varint(len(payload)) + payload)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def _fill_homogeneous(proto: tensor_pb2.TensorProto, values) -> bool:
     """The common case at C speed: a rectangular column of one numeric or text type, no None.
     Measured on a 256-row x 15-feature record (convert + serialize): 1.17 ms value by value in
@@ -347,11 +404,12 @@ def _fill_homogeneous(proto: tensor_pb2.TensorProto, values) -> bool:
         return False
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
-    flat = array.ravel().tolist()
     if kind == "f":
         proto.dtype = types_pb2.DT_FLOAT
-        proto.float_val.extend(flat)
-    elif kind in "iu":
+        _extend_floats(proto, array.ravel())
+        return True
+    flat = array.ravel().tolist()
+    if kind in "iu":
         proto.dtype = types_pb2.DT_INT64
         proto.int64_val.extend(flat)
     elif kind == "b":

@@ -84,3 +84,13 @@ def test_a_request_at_the_limit_bypasses_the_queue():
     assert out["outputs"].ravel().tolist() == [0, 2, 4, 6, 8] and batcher.batches == 0
     with pytest.raises(ValueError, match="negative"):
         batcher.predict(servable, "serving_raw", {"x": np.array([-1.0], dtype=np.float32)})
+
+
+def test_by_default_concurrent_256_row_requests_merge():
+    # The benchmark's batch size: a 1024-row call costs about half as much per row (config comment).
+    servable = SlowDoubler()
+    batcher = Batcher(BatchingConfig())
+    inputs = [[float(i)] * 256 for i in range(8)]
+    results = _call_concurrently(batcher, servable, inputs)
+    assert all(results[i]["outputs"].ravel().tolist() == [2.0 * i] * 256 for i in range(8))
+    assert max(servable.batch_sizes) > 256 and max(servable.batch_sizes) <= 1024

@@ -79,6 +79,22 @@ def test_rows_are_checked_against_the_serving_environment(schema, row, missing, 
     assert check.out_of_schema == out_of_schema
 
 
+@pytest.mark.parametrize(
+    "row",
+    [
+        GOOD_ROW,
+        {"fare": "", "payment_type": "", "hour": float("nan")},
+        {"fare": 7, "payment_type": "Bitcoin", "hour": 6.0},
+        {"fare": -1e9, "payment_type": "Cash", "hour": -1},
+        {"fare": True, "payment_type": 3, "hour": "5"},
+    ],
+)
+def test_scalar_cells_are_checked_like_one_value_lists(schema, row):
+    # Scalars take a shortcut past the list-of-values path; both must agree.
+    expectations = serving_expectations(schema)
+    assert check_row(row, expectations) == check_row({k: [v] for k, v in row.items()}, expectations)
+
+
 def test_input_fractions_slide_over_the_window(schema):
     monitor = Monitor(MonitoringConfig(window=4), schema)
     monitor.record_inputs("taxi", [GOOD_ROW, {"fare": 10.5, "payment_type": "Bitcoin", "hour": 5}])

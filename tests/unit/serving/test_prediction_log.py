@@ -222,3 +222,46 @@ def test_numpy_columns_are_logged_like_lists(tmp_path):
         {"fare": 10.5, "payment_type": "Cash"},
         {"fare": 2.0, "payment_type": "Dispute"},
     ]
+
+
+def _reference_tensor(dtype: int, shape: list[int], field: str, values: list):
+    """A TensorProto filled value by value through protobuf's own containers."""
+    from tensorflow.core.framework import tensor_pb2
+
+    proto = tensor_pb2.TensorProto(dtype=dtype)
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    getattr(proto, field).extend(values)
+    return proto
+
+
+@pytest.mark.parametrize(
+    "column, dtype_name, field, expected",
+    [
+        # Numbers with a missing value: DT_FLOAT, None as NaN; ints among them become floats.
+        ([1.5, None, 3], "DT_FLOAT", "float_val", [1.5, float("nan"), 3.0]),
+        # Edge values: float32 rounding, past float32's range, subnormal, negative zero.
+        ([0.1, 1e300, -1e300, 3.4028236e38, 1e-45, -0.0], "DT_FLOAT", "float_val", None),
+        ([5, -(2**63), 2**63 - 1], "DT_INT64", "int64_val", None),
+        (["Cash", None, "é"], "DT_STRING", "string_val", [b"Cash", b"", "é".encode()]),
+        ([None, None], "DT_FLOAT", "float_val", [float("nan")] * 2),
+    ],
+)
+def test_request_columns_become_the_same_tensor_as_value_by_value(column, dtype_name, field, expected):
+    from tensorflow.core.framework import types_pb2
+
+    from serving.prediction_log import tensor_proto
+
+    expected = column if expected is None else expected
+    reference = _reference_tensor(types_pb2.DataType.Value(dtype_name), [len(column)], field, expected)
+    assert tensor_proto(column).SerializeToString() == reference.SerializeToString()
+
+
+def test_output_arrays_are_logged_as_their_nested_lists():
+    import numpy as np
+
+    from serving.prediction_log import tensor_proto
+
+    scores = np.array([[0.8], [0.1], [1 / 3]], dtype=np.float32)
+    assert tensor_proto(scores).SerializeToString() == tensor_proto(scores.tolist()).SerializeToString()
+    assert tensor_values(tensor_proto(scores)) == [[0.8], [0.1], [float(str(np.float32(1 / 3)))]]
