@@ -123,8 +123,7 @@ def format_diff(diff) -> str:
 
 def cmd_diff(args) -> int:
     client = _client(args)
-    run_a, run_b = client.resolve_run(args.run_a), client.resolve_run(args.run_b)
-    print(format_diff(client.diff(run_a, run_b)))
+    print(format_diff(client.diff(args.run_a, args.run_b)))
     return 0
 
 

@@ -147,15 +147,10 @@ class MetadataClient:
         )
 
     def diff(self, run_a: str, run_b: str) -> RunDiff:
-        """What changed from run A to run B."""
-        ids = set()
-        for run_id in (run_a, run_b):
-            summary = self._runs().get(run_id)
-            if summary is None:
-                raise RunNotFoundError(
-                    f"no pipeline run {run_id!r} in the metadata store (see `lifecycle runs`)"
-                )
-            ids.update(c.component_id for c in summary.components)
+        """What changed from run A to run B (ids or unique prefixes, see `resolve_run`)."""
+        run_a, run_b = self.resolve_run(run_a), self.resolve_run(run_b)
+        runs = self._runs()
+        ids = {c.component_id for run_id in (run_a, run_b) for c in runs[run_id].components}
         return diff_runs(self.store, self.pipeline_name, run_a, run_b, sorted(ids))
 
     # Artifacts --------------------------------------------------------------------------
