@@ -15,6 +15,7 @@ demo: setup
 	$(BIN)/lifecycle run --spans $(DEMO_SPANS)
 	$(BIN)/lifecycle drift
 	$(BIN)/lifecycle report
+	$(BIN)/lifecycle runs
 
 test: setup
 	$(BIN)/ruff check .
