@@ -237,10 +237,11 @@ def main() -> int:
             serving = serving.model_copy(
                 update={"logging": serving.logging.model_copy(update={"sample_rate": args.log_sample_rate})}
             )
-        from serving.monitoring import Monitor, load_schema
+        from datasets.schema_file import read_schema
+        from serving.monitoring import Monitor
         from serving.prediction_log import PredictionLogWriter
 
-        schema = load_schema(config.dataset.resolve_schema())
+        schema = read_schema(config.dataset.resolve_schema())
         services = ServingServices(
             monitor=Monitor(serving.monitoring, schema),
             prediction_log=PredictionLogWriter(serving.logging, work / "prediction_logs"),

@@ -24,11 +24,11 @@ from metadata.drift import ConceptRecord, DriftRecord, concept_history, drift_hi
 from metadata.lineage import ArtifactNotFoundError, Direction, LineageGraph, execution_component_ids, lineage
 from metadata.runs import RunReport, describe_run
 from metadata.store import (
-    EXECUTION_STATES,
     ArtifactRecord,
     PushedModelRecord,
     RunNotFoundError,
     _artifact_record,
+    execution_state,
     open_store,
     outputs_by_key,
     pushed_models,
@@ -267,14 +267,8 @@ class _RunIndex:
             states = []
             for execution in executions:
                 run_of_execution.setdefault(execution.id, context.name)
-                seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
                 states.append(
-                    ComponentState(
-                        components[execution.id],
-                        EXECUTION_STATES.get(execution.last_known_state, "UNKNOWN"),
-                        seconds,
-                        execution.id,
-                    )
+                    ComponentState(components[execution.id], *execution_state(execution), execution.id)
                 )
             if any(s.state == "FAILED" for s in states):
                 status = "FAILED"

@@ -18,7 +18,7 @@ from typing import Literal
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from metadata.store import EXECUTION_STATES, INPUT_EVENTS, OUTPUT_EVENTS, _event_key, _value
+from metadata.store import INPUT_EVENTS, OUTPUT_EVENTS, _event_key, _value, execution_state
 
 Direction = Literal["upstream", "downstream"]
 _DIRECTIONS = {
@@ -218,7 +218,7 @@ def lineage(
                 type_name,
                 component_ids.get(execution.id, type_name),
                 execution.id,
-                state=EXECUTION_STATES.get(execution.last_known_state, "UNKNOWN"),
+                state=execution_state(execution)[0],
             )
             if direction == "upstream" and type_name.endswith("ExampleGen"):
                 for path in _span_files(execution):

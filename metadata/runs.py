@@ -10,9 +10,11 @@ import glob
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ml_metadata import metadata_store
 
+from datasets.schema_file import SCHEMA_FILE_NAME, read_schema
 from metadata.store import ArtifactRecord, ComponentRun, component_runs
 
 OVERALL = "overall"
@@ -65,17 +67,10 @@ def _split_names(artifact: ArtifactRecord) -> list[str]:
 
 
 def examples_per_split(statistics: ArtifactRecord) -> dict[str, int]:
-    from tfx.components.statistics_gen import stats_artifact_utils
-    from tfx.types import standard_artifacts
-
-    artifact = standard_artifacts.ExampleStatistics()
-    artifact.uri = statistics.uri
-    artifact.split_names = str(statistics.properties.get("split_names"))
-    counts = {}
-    for split in _split_names(statistics):
-        view = stats_artifact_utils.load_statistics(artifact, split)
-        counts[split] = sum(d.num_examples for d in view.proto().datasets)
-    return counts
+    return {
+        split: sum(d.num_examples for d in proto.datasets)
+        for split, proto in statistics_protos(statistics).items()
+    }
 
 
 def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
@@ -95,11 +90,7 @@ def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
 
 def schema_proto(record: ArtifactRecord):
     """The `schema_pb2.Schema` of a Schema artifact (its `schema.pbtxt`)."""
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    with open(os.path.join(record.uri, "schema.pbtxt")) as handle:
-        return text_format.Parse(handle.read(), schema_pb2.Schema())
+    return read_schema(Path(record.uri) / SCHEMA_FILE_NAME)
 
 
 def anomalies_protos(anomalies: ArtifactRecord) -> dict[str, object]:

@@ -174,6 +174,12 @@ def list_run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> lis
     return [c.name for c in runs]
 
 
+def execution_state(execution: metadata_store_pb2.Execution) -> tuple[str, float]:
+    """An execution's state name (COMPLETE, CACHED, FAILED, ...) and its seconds in MLMD."""
+    seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+    return EXECUTION_STATES.get(execution.last_known_state, "UNKNOWN"), seconds
+
+
 def component_runs(
     store: metadata_store.MetadataStore,
     pipeline_name: str,
@@ -194,13 +200,7 @@ def component_runs(
             result.append(ComponentRun(component_id, "NOT RUN", 0.0))
             continue
         execution = max(executions, key=lambda e: e.id)
-        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
-        entry = ComponentRun(
-            component_id,
-            EXECUTION_STATES.get(execution.last_known_state, "UNKNOWN"),
-            seconds,
-            execution.id,
-        )
+        entry = ComponentRun(component_id, *execution_state(execution), execution.id)
         events = store.get_events_by_execution_ids([execution.id])
         artifacts = {a.id: a for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))}
         for event in events:

@@ -41,10 +41,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from serving.config import AlertRule, MonitoringConfig
@@ -78,19 +76,6 @@ SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MAX_MODEL_LABELS = 64
 OTHER_MODEL = "(other)"
 GLOBAL = ""  # the "model" of metrics that belong to the whole server (prediction log counters)
-
-
-class SchemaLoadError(ValueError):
-    """The curated schema file cannot be read as a Schema text proto."""
-
-
-def load_schema(path: Path) -> schema_pb2.Schema:
-    """Reads a curated `schema.pbtxt` (as `config.dataset.resolve_schema()` names it)."""
-    path = Path(path)
-    try:
-        return text_format.Parse(path.read_text(), schema_pb2.Schema())
-    except (OSError, text_format.ParseError) as error:
-        raise SchemaLoadError(f"{path}: cannot read the schema: {error}") from error
 
 
 @dataclass(frozen=True)

@@ -471,13 +471,14 @@ def settle_heap() -> None:
 
 def build_server(config, host: str | None = None, port: int | None = None) -> ModelServer:
     """A server for the project config's model (`config.serving_model_name`) under its serving root."""
-    from serving.monitoring import Monitor, load_schema, serving_expectations
+    from datasets.schema_file import read_schema
+    from serving.monitoring import Monitor, serving_expectations
     from serving.prediction_log import PredictionLogWriter
 
     serving: ServingConfig = config.serving
     work_dir = Path(config.work_dir).resolve()
     schema_path = config.dataset.resolve_schema()
-    schema = load_schema(schema_path) if schema_path is not None and schema_path.exists() else None
+    schema = read_schema(schema_path) if schema_path is not None and schema_path.exists() else None
     required = (
         frozenset(name for name, e in serving_expectations(schema).items() if e.required)
         if schema

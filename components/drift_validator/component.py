@@ -31,6 +31,7 @@ class DriftReport(Artifact):
 
 
 def _load_schema(schema_artifact):
+    # TFX's file I/O, not datasets.schema_file: on a cluster the artifact URI is gs://.
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     return io_utils.parse_pbtxt_file(os.path.join(schema_artifact.uri, "schema.pbtxt"), schema_pb2.Schema())

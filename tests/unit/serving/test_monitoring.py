@@ -11,8 +11,9 @@ from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from datasets.schema_file import read_schema
 from serving.config import AlertRule, MonitoringConfig
-from serving.monitoring import Monitor, check_row, load_schema, serving_expectations
+from serving.monitoring import Monitor, check_row, serving_expectations
 
 # fare: required float; payment_type: optional string with a domain; hour: required int 0..23;
 # big_tipper: the label, not in SERVING.
@@ -244,17 +245,17 @@ def test_recording_from_many_threads_loses_no_count(schema):
     assert monitor.metric_value("input_out_of_schema_fraction", "taxi") == (0.0, 50)
 
 
-def test_load_schema_reads_the_curated_taxi_schema(tmp_path):
+def test_read_schema_reads_the_curated_taxi_schema(tmp_path):
     from pathlib import Path
 
     taxi = Path(__file__).resolve().parents[3] / "schemas" / "taxi" / "schema.pbtxt"
-    expectations = serving_expectations(load_schema(taxi))
+    expectations = serving_expectations(read_schema(taxi))
     assert "big_tipper" not in expectations
     assert "Cash" in expectations["payment_type"].string_values
     broken = tmp_path / "schema.pbtxt"
     broken.write_text("feature { name: ")
     with pytest.raises(ValueError, match="cannot read the schema"):
-        load_schema(broken)
+        read_schema(broken)
 
 
 def test_score_window_keeps_the_last_rows_across_batches():

@@ -1,0 +1,27 @@
+"""Reading a schema.pbtxt: the one reader for curated schemas and Schema artifacts alike.
+
+Light on purpose (protobuf only, no TFDV import), so the model server can use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+# What TFX's schema components write inside a Schema artifact's URI.
+SCHEMA_FILE_NAME = "schema.pbtxt"
+
+
+class SchemaLoadError(ValueError):
+    """A schema file is missing or is not a text-format Schema proto."""
+
+
+def read_schema(path: str | Path) -> schema_pb2.Schema:
+    """Parses a text-format schema; a missing or malformed file names the path."""
+    path = Path(path)
+    try:
+        return text_format.Parse(path.read_text(), schema_pb2.Schema())
+    except (OSError, text_format.ParseError) as error:
+        raise SchemaLoadError(f"{path}: cannot read the schema: {error}") from error
