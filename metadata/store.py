@@ -7,7 +7,9 @@ notebooks never need to know MLMD's event and context model.
 from __future__ import annotations
 
 import json
+import random
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +86,7 @@ def open_store(
     elif config.HasField("mysql"):
         config.mysql.skip_db_creation = not create
     try:
-        return metadata_store.MetadataStore(config)
+        return _connect_retrying_init_races(config)
     except Exception as error:  # MLMD raises its own status errors; only these are ours to name
         busy = as_store_busy(error)
         if busy is not None:
@@ -92,6 +94,26 @@ def open_store(
         if config.HasField("mysql"):
             raise _mysql_error(config.mysql, error) from error
         raise
+
+
+# What MLMD says when processes open one empty database at the same moment and race to create its
+# tables (a deadlock on MySQL, half the tables seen by the loser); MLMD asks the caller to retry.
+_INIT_RACE_MESSAGES = ("deadlock found", "try restarting transaction", "subset of tables")
+_INIT_ATTEMPTS = 10
+
+
+def _connect_retrying_init_races(config: metadata_store_pb2.ConnectionConfig) -> metadata_store.MetadataStore:
+    """Connects, retrying what MLMD reports as a lost race to initialise the schema, as TFX's own
+    `Metadata.__enter__` does, with a random pause so the racers fall out of step."""
+    for attempt in range(1, _INIT_ATTEMPTS + 1):
+        try:
+            return metadata_store.MetadataStore(config)
+        except RuntimeError as error:
+            text = str(error).lower()
+            if attempt == _INIT_ATTEMPTS or not any(message in text for message in _INIT_RACE_MESSAGES):
+                raise
+            time.sleep(random.uniform(0.1, 1.0))
+    raise AssertionError("unreachable")
 
 
 def _mysql_error(mysql: metadata_store_pb2.MySQLDatabaseConfig, error: Exception) -> Exception:
@@ -124,8 +146,9 @@ def _mysql_error(mysql: metadata_store_pb2.MySQLDatabaseConfig, error: Exception
     )
 
 
-# What MLMD (SQLite) says after retrying for ~25 s against a lock another process holds.
-_BUSY_MESSAGES = ("locked", "busy", "concurrent writes aborted", "subset of tables")
+# What MLMD says after retrying for ~25 s against a lock another process holds (SQLite), or for a
+# schema-creation race still lost after our retries.
+_BUSY_MESSAGES = ("locked", "busy", "concurrent writes aborted", "subset of tables", "deadlock found")
 
 
 def as_store_busy(error: BaseException) -> StoreBusyError | None:

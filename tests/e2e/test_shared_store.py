@@ -169,23 +169,31 @@ def mysql_database():
         pytest.skip(reason)
     host, port, database, user = spec.split(":")
     fresh = f"{database}_{uuid.uuid4().hex[:10]}"
+    metadata = {"kind": "mysql", "host": host, "port": int(port), "database": fresh, "user": user}
     password = os.environ.get("LIFECYCLE_MYSQL_PASSWORD", "")  # before a test changes it
-    yield {"kind": "mysql", "host": host, "port": int(port), "database": fresh, "user": user}
+    yield metadata
+    _drop_database(metadata, password)
+
+
+def _drop_database(metadata: dict, password: str | None = None) -> None:
+    """Drops a test database when the `mariadb` (or `mysql`) client is installed."""
     client = shutil.which("mariadb") or shutil.which("mysql")
-    if client:
-        subprocess.run(
-            [
-                client,
-                "--no-defaults",
-                f"--host={host}",
-                f"--port={port}",
-                f"--user={user}",
-                "-e",
-                f"DROP DATABASE IF EXISTS `{fresh}`",
-            ],
-            env=os.environ | {"MYSQL_PWD": password},
-            check=True,
-        )
+    if not client:
+        return
+    subprocess.run(
+        [
+            client,
+            "--no-defaults",
+            f"--host={metadata['host']}",
+            f"--port={metadata['port']}",
+            f"--user={metadata['user']}",
+            "-e",
+            f"DROP DATABASE IF EXISTS `{metadata['database']}`",
+        ],
+        env=os.environ
+        | {"MYSQL_PWD": os.environ.get("LIFECYCLE_MYSQL_PASSWORD", "") if password is None else password},
+        check=True,
+    )
 
 
 @pytest.mark.mysql
@@ -225,3 +233,37 @@ def test_mysql_store_errors_name_the_database_and_the_user(tmp_path, mysql_datab
     monkeypatch.setenv("LIFECYCLE_MYSQL_PASSWORD", "not-the-password")
     with pytest.raises(StoreUnavailableError, match=f"refuses user '{mysql_database['user']}'"):
         open_store(config.metadata_connection_config())
+
+
+def _open_store_in_child(metadata: dict, start, results) -> None:
+    from metadata.store import open_store
+    from pipeline.config import load_config
+
+    config = load_config(REPO / "lifecycle.yaml", {"metadata": metadata})
+    start.wait(timeout=120)
+    try:
+        open_store(config.metadata_connection_config(), create=True)
+        results.put(None)
+    except Exception as error:  # reported to the test, which names it
+        results.put(f"{type(error).__name__}: {error}")
+
+
+@pytest.mark.mysql
+def test_processes_opening_one_empty_database_at_once_all_connect(mysql_database):
+    """What every run does first. MLMD creates the tables on first connect; racers deadlock or see
+    half the tables (before the retry, 3 in 4 such starts had a loser here)."""
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        metadata = mysql_database | {"database": f"{mysql_database['database']}_{attempt}"}
+        start = context.Barrier(4)
+        results = context.Queue()
+        children = [
+            context.Process(target=_open_store_in_child, args=(metadata, start, results)) for _ in range(4)
+        ]
+        for child in children:
+            child.start()
+        errors = [results.get(timeout=180) for _ in children]
+        for child in children:
+            child.join(timeout=30)
+        _drop_database(metadata)
+        assert [e for e in errors if e] == [], f"attempt {attempt}"

@@ -169,3 +169,59 @@ def test_lifecycle_run_against_an_unreachable_server_exits_2_before_writing(tmp_
     assert "Traceback" not in err
     assert not (tmp_path / "work" / "pipelines").exists()
     assert not (tmp_path / "work" / "serving").exists()
+
+
+# --- open_store: processes racing to initialise one empty store -------------------------------
+
+DEADLOCK = "mysql_query aborted: errno: Deadlock found when trying to get lock; try restarting transaction"
+SUBSET = "There are a subset of tables in MLMD instance. This may be due to concurrent connection"
+
+
+class _FlakyStore:
+    """Stands in for MLMD's MetadataStore: raises each of `errors` once, then connects."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        self.attempts = 0
+
+    def __call__(self, config):
+        self.attempts += 1
+        if self.errors:
+            raise RuntimeError(self.errors.pop(0))
+        return "store"
+
+
+def test_a_lost_initialisation_race_is_retried_until_the_store_opens(tmp_path, monkeypatch):
+    import metadata.store as store_module
+
+    flaky = _FlakyStore([DEADLOCK, SUBSET, DEADLOCK])
+    monkeypatch.setattr(store_module.metadata_store, "MetadataStore", flaky)
+    monkeypatch.setattr(store_module.time, "sleep", lambda seconds: None)
+
+    assert open_store(tmp_path / "metadata.sqlite", create=True) == "store"
+    assert flaky.attempts == 4
+
+
+def test_other_connection_errors_are_not_retried(tmp_path, monkeypatch):
+    import metadata.store as store_module
+
+    flaky = _FlakyStore(["mysql_real_connect failed: errno: Access denied for user 'team'"])
+    monkeypatch.setattr(store_module.metadata_store, "MetadataStore", flaky)
+    monkeypatch.setattr(store_module.time, "sleep", lambda seconds: None)
+
+    with pytest.raises(StoreUnavailableError, match="denies user 'team'"):
+        open_store(_mysql_connection(3307))
+    assert flaky.attempts == 1
+
+
+def test_a_race_lost_every_time_gives_up_with_store_busy(tmp_path, monkeypatch):
+    import metadata.store as store_module
+    from metadata.store import StoreBusyError
+
+    flaky = _FlakyStore([SUBSET] * 50)
+    monkeypatch.setattr(store_module.metadata_store, "MetadataStore", flaky)
+    monkeypatch.setattr(store_module.time, "sleep", lambda seconds: None)
+
+    with pytest.raises(StoreBusyError, match="subset of tables"):
+        open_store(tmp_path / "metadata.sqlite", create=True)
+    assert flaky.attempts == store_module._INIT_ATTEMPTS
