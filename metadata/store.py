@@ -85,6 +85,8 @@ def open_store(
             config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
     elif config.HasField("mysql"):
         config.mysql.skip_db_creation = not create
+        if not config.mysql.socket:
+            check_mysql_greeting(config.mysql)
     try:
         return _connect_retrying_init_races(config)
     except Exception as error:  # MLMD raises its own status errors; only these are ours to name
@@ -114,6 +116,73 @@ def _connect_retrying_init_races(config: metadata_store_pb2.ConnectionConfig) ->
                 raise
             time.sleep(random.uniform(0.1, 1.0))
     raise AssertionError("unreachable")
+
+
+# MLMD's MySQL client connects without a timeout: a port that accepts TCP but never sends MySQL's
+# greeting (another service, a stuck proxy) would hang the caller for good. The probe leaves
+# before authenticating, which the server counts against `max_connect_errors` only until the
+# next successful connection from the host, the one MLMD makes right after it.
+GREETING_TIMEOUT_SECONDS = 5.0
+_MYSQL_PROTOCOL_VERSION = 10
+_MYSQL_ERROR_PACKET = 0xFF
+
+
+def check_mysql_greeting(mysql: metadata_store_pb2.MySQLDatabaseConfig, timeout: float | None = None) -> None:
+    """Raises StoreUnavailableError unless host:port sends a MySQL handshake within `timeout`.
+
+    A MySQL/MariaDB server speaks first: a packet header (3-byte length, sequence 0) and then
+    protocol version 10, or an error packet (0xff) such as "Too many connections".
+    """
+    store = f"mysql://{mysql.user}@{mysql.host}:{mysql.port}/{mysql.database}"
+    port = mysql.port or 3306
+    timeout = GREETING_TIMEOUT_SECONDS if timeout is None else timeout
+    try:
+        connection = socket.create_connection((mysql.host, port), timeout=timeout)
+    except OSError as unreachable:
+        raise StoreUnavailableError(
+            f"{store}: cannot reach the MySQL server at {mysql.host}:{port} ({unreachable});"
+            " is it running, and are metadata.host and metadata.port right?"
+        ) from unreachable
+    try:
+        with connection:
+            greeting = _read_greeting(connection)
+    except TimeoutError:
+        raise StoreUnavailableError(
+            f"{store}: {mysql.host}:{port} accepts connections but sent no MySQL greeting within "
+            f"{timeout:g} s; is metadata.port the MySQL server's port?"
+        ) from None
+    except OSError:  # reset by the peer: no greeting, as below
+        greeting = b""
+    if len(greeting) >= 5 and greeting[3] == 0 and greeting[4] == _MYSQL_PROTOCOL_VERSION:
+        return
+    if len(greeting) >= 7 and greeting[4] == _MYSQL_ERROR_PACKET:
+        # Error packet: 0xff, 2-byte code, then the message (no SQL state before the handshake).
+        message = greeting[7:].decode("utf-8", "replace").strip()
+        raise StoreUnavailableError(
+            f"{store}: the server at {mysql.host}:{port} refuses connections: {message}"
+        )
+    if not greeting:
+        raise StoreUnavailableError(
+            f"{store}: {mysql.host}:{port} closed the connection without a MySQL greeting; is "
+            "metadata.port the MySQL server's port, and does the server accept this host?"
+        )
+    raise StoreUnavailableError(
+        f"{store}: {mysql.host}:{port} answered, but not with a MySQL greeting "
+        f"(first bytes {greeting[:8]!r}); is metadata.port the MySQL server's port?"
+    )
+
+
+def _read_greeting(connection: socket.socket) -> bytes:
+    """The first packet, or what arrived of it before the peer closed."""
+    data = b""
+    while len(data) < 4 or len(data) < min(4 + int.from_bytes(data[:3], "little"), 1 << 16):
+        if len(data) >= 4 and data[3] != 0:
+            break  # a first packet has sequence number 0: this is another protocol
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _mysql_error(mysql: metadata_store_pb2.MySQLDatabaseConfig, error: Exception) -> Exception:
