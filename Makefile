@@ -30,7 +30,7 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/pipeline_wall.py
 	$(BIN)/python benchmarks/drift_cost.py
-	$(BIN)/python benchmarks/serving_http.py
+	$(BIN)/python -m benchmarks.serving
 
 # StatisticsGen and Transform rows/s, in-memory vs multi-processing Beam, on 1M rows (~10 min).
 bench-scale: setup

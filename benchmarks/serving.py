@@ -7,7 +7,7 @@ it from a separate client process (keep-alive HTTP/1.1, JSON rows from a real sp
 HTTP overhead over the in-process call <= 2 ms at p50 (single row); throughput at concurrency 8
 >= 0.5x the in-process limit (batches of 256: the most rows/s the model gives in-process).
 
-    .venv/bin/python benchmarks/serving_http.py [--model-dir <serving_root>/<model>/<version>]
+    .venv/bin/python -m benchmarks.serving [--model-dir <serving_root>/<model>/<version>]
         [--requests N] [--log-sample-rate R]
 
 Without --model-dir, prepares the taxi spans and runs span 1 in a temporary work dir (~1 min)
@@ -108,7 +108,8 @@ def _http(url: str, body: bytes, concurrency: int, requests: int, rows: int) -> 
         output = subprocess.run(
             [
                 sys.executable,
-                __file__,
+                "-m",
+                "benchmarks.serving",  # as a module: run as a file, this file would shadow `serving`
                 "--client",
                 url,
                 handle.name,
@@ -119,6 +120,7 @@ def _http(url: str, body: bytes, concurrency: int, requests: int, rows: int) -> 
             check=True,
             capture_output=True,
             text=True,
+            cwd=Path(__file__).resolve().parents[1],
         ).stdout
     finally:
         os.unlink(handle.name)
