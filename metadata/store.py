@@ -186,8 +186,8 @@ def _read_greeting(connection: socket.socket) -> bytes:
 
 
 def _mysql_error(mysql: metadata_store_pb2.MySQLDatabaseConfig, error: Exception) -> Exception:
-    """Names what went wrong: MLMD says only "mysql_real_connect failed" for a server that is
-    down, a wrong password and an unknown host alike, so a plain TCP connect tells them apart."""
+    """Names what went wrong once the server has greeted (`check_mysql_greeting`): MLMD says only
+    "mysql_real_connect failed" for a wrong password and a user the host may not connect as."""
     store = f"mysql://{mysql.user}@{mysql.host}:{mysql.port}/{mysql.database}"
     text = str(error)
     if "Unknown database" in text:
@@ -200,14 +200,6 @@ def _mysql_error(mysql: metadata_store_pb2.MySQLDatabaseConfig, error: Exception
         return StoreUnavailableError(f"{store}: the server denies user {mysql.user!r}: {denied}")
     if "mysql_real_connect failed" not in text:
         return error
-    try:
-        with socket.create_connection((mysql.host, mysql.port), timeout=5):
-            pass
-    except OSError as unreachable:
-        return StoreUnavailableError(
-            f"{store}: cannot reach the MySQL server at {mysql.host}:{mysql.port} ({unreachable});"
-            " is it running, and are metadata.host and metadata.port right?"
-        )
     return StoreUnavailableError(
         f"{store}: the server at {mysql.host}:{mysql.port} answers but refuses user {mysql.user!r}:"
         " check the password (the variable metadata.password_env names) and that the user may"
@@ -217,7 +209,7 @@ def _mysql_error(mysql: metadata_store_pb2.MySQLDatabaseConfig, error: Exception
 
 # What MLMD says after retrying for ~25 s against a lock another process holds (SQLite), or for a
 # schema-creation race still lost after our retries.
-_BUSY_MESSAGES = ("locked", "busy", "concurrent writes aborted", "subset of tables", "deadlock found")
+_BUSY_MESSAGES = ("locked", "busy", "concurrent writes aborted", *_INIT_RACE_MESSAGES)
 
 
 def as_store_busy(error: BaseException) -> StoreBusyError | None:
