@@ -665,14 +665,22 @@ def _dense_column(values: list, spec: InputSpec) -> np.ndarray:
     return np.array(values, dtype=spec.dtype)
 
 
+def _b64_bytes(value: object, where: str) -> bytes | None:
+    """The bytes of TF Serving's binary form `{"b64": "..."}`; None for any other value."""
+    if not (isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str)):
+        return None
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ApiError(400, f"{where}: invalid base64: {error}") from error
+
+
 def _example_bytes(item: object, where: str) -> bytes:
     if isinstance(item, dict) and set(item) == {"examples"}:
         item = item["examples"]
-    if isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str):
-        try:
-            return base64.b64decode(item["b64"], validate=True)
-        except (binascii.Error, ValueError) as error:
-            raise ApiError(400, f"{where}: invalid base64: {error}") from error
+    decoded = _b64_bytes(item, where)
+    if decoded is not None:
+        return decoded
     if isinstance(item, str):
         return item.encode()
     raise ApiError(
@@ -777,11 +785,9 @@ def _checked_value(value: object, kind: str, required: bool, place: str) -> obje
             raise ApiError(400, f"{place}: missing value (the schema requires this feature)")
         return None
     if kind == "O":
-        if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
-            try:
-                return base64.b64decode(value["b64"], validate=True)
-            except (binascii.Error, ValueError) as error:
-                raise ApiError(400, f"{place}: invalid base64: {error}") from error
+        decoded = _b64_bytes(value, place)
+        if decoded is not None:
+            return decoded
         if isinstance(value, str):
             return value
         raise ApiError(400, f"{place}: expected a string, got {_json_type(value)}")
