@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # As the CLI does: library warnings only go to the log, but they still cost time to format.
     warnings.filterwarnings("ignore")
-    from pipeline.config import load_config
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
+
+    from ml_lifecycle.config.project import load_config
 
     imported = time.time()
     config = load_config(args.config, {"work_dir": args.work_dir})

@@ -30,9 +30,10 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-    from datasets.prepare import prepare_spans
-    from pipeline.config import load_config
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
+
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.datasets.prepare import prepare_spans
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="drift-cost-"))
     repo = Path(__file__).resolve().parents[1]

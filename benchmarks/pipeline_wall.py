@@ -41,8 +41,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from datasets.prepare import SPAN_FILE_NAME, prepare_spans, read_source, span_numbers
-from pipeline.config import PipelineConfig, load_config
+from ml_lifecycle.config.project import PipelineConfig, load_config
+from ml_lifecycle.datasets.prepare import SPAN_FILE_NAME, prepare_spans, read_source, span_numbers
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent

@@ -74,7 +74,7 @@ class ModeResult:
 
 def write_rows(config, target_rows: int, out_csv: Path) -> int:
     """Every prepared span of the dataset, concatenated, repeated until `target_rows` rows."""
-    from datasets.prepare import prepare_spans
+    from ml_lifecycle.datasets.prepare import prepare_spans
 
     spans_root = out_csv.parent.parent / "spans"
     spans = prepare_spans(config.dataset, spans_root)
@@ -107,17 +107,19 @@ def _count_examples(uri: str) -> int:
 
 def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: bool) -> ModeResult:
     """One tiny pipeline on span 1 with this Beam mode; fresh root and store, no cache."""
+    from ml_lifecycle.pipeline.pipeline import example_gen_component
     from tfx.components import StatisticsGen, Transform
     from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.metadata import sqlite_metadata_connection_config
     from tfx.orchestration.pipeline import Pipeline
 
-    from metadata.runs import examples_per_split
-    from metadata.store import component_runs, list_run_ids, open_store
-    from models.features import custom_config_for
-    from pipeline.config import BeamConfig, load_config
-    from pipeline.pipeline import example_gen_component
+    from ml_lifecycle.config.beam import BeamConfig
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.metadata.runs import examples_per_split
+    from ml_lifecycle.models.features import custom_config_for
+    from ml_lifecycle.store.connection import open_store
+    from ml_lifecycle.store.queries import component_runs, list_run_ids
 
     config = load_config(REPO_ROOT / "lifecycle.yaml", {"work_dir": str(work), "data_root": str(data_root)})
     training = config.training
@@ -132,7 +134,7 @@ def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: 
             Transform(
                 examples=example_gen.outputs["examples"],
                 schema=schema.outputs["schema"],
-                preprocessing_fn="models.preprocessing.preprocessing_fn",
+                preprocessing_fn="ml_lifecycle.models.preprocessing.preprocessing_fn",
                 custom_config=custom_config_for(config.dataset, training),
                 disable_statistics=True,
             ).with_id("transform")
@@ -278,7 +280,7 @@ def main() -> int:
         Path(args.result_file).write_text(json.dumps(asdict(result)))
         return 0
 
-    from pipeline.config import load_config
+    from ml_lifecycle.config.project import load_config
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="scale-bench-"))
     config = load_config(REPO_ROOT / "lifecycle.yaml", {"work_dir": str(work)})

@@ -134,9 +134,10 @@ def _http(url: str, body: bytes, concurrency: int, requests: int, rows: int) -> 
 
 
 def _pushed_model(work: Path, repo: Path) -> tuple[Path, object]:
-    from datasets.prepare import prepare_spans
-    from pipeline.config import load_config
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
+
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.datasets.prepare import prepare_spans
 
     config = load_config(repo / "lifecycle.yaml", {"work_dir": str(work)})
     prepare_spans(config.dataset, config.data_root_path)
@@ -154,7 +155,7 @@ def _rows(config, count: int) -> list[dict]:
     kinds.update({name: str for name in features.categorical_string})
     path = config.data_root_path / "span-1" / "data.csv"
     if not path.exists():
-        from datasets.prepare import prepare_spans
+        from ml_lifecycle.datasets.prepare import prepare_spans
 
         prepare_spans(config.dataset, config.data_root_path)
     with open(path, newline="") as handle:
@@ -182,12 +183,12 @@ def main() -> int:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-    from pipeline.config import load_config
-    from serving.api import FeatureRules, ServedModel, ServingServices, decode_predict
-    from serving.config import ServingConfig
-    from serving.models import RAW_SIGNATURE, ModelRepository, load_version
-    from serving.router import Router
-    from serving.server import ModelServer
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.config.serving import ServingConfig
+    from ml_lifecycle.serving.api import FeatureRules, ServedModel, ServingServices, decode_predict
+    from ml_lifecycle.serving.models import RAW_SIGNATURE, ModelRepository, load_version
+    from ml_lifecycle.serving.router import Router
+    from ml_lifecycle.serving.server import ModelServer
 
     repo = Path(__file__).resolve().parents[1]
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
@@ -239,9 +240,9 @@ def main() -> int:
             serving = serving.model_copy(
                 update={"logging": serving.logging.model_copy(update={"sample_rate": args.log_sample_rate})}
             )
-        from datasets.schema_file import read_schema
-        from serving.monitoring import Monitor
-        from serving.prediction_log import PredictionLogWriter
+        from ml_lifecycle.datasets.schema_file import read_schema
+        from ml_lifecycle.serving.monitoring import Monitor
+        from ml_lifecycle.serving.prediction_log import PredictionLogWriter
 
         schema = read_schema(config.dataset.resolve_schema())
         services = ServingServices(

@@ -6,6 +6,16 @@ Nothing here names a dataset column: features, label and slices come from `confi
 from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
+from ml_lifecycle.components.anomaly_gate.component import AnomalyGate
+from ml_lifecycle.components.baseline_resolver.strategy import (
+    BaselineStatisticsStrategy,
+    LatestBlessedModelFromOtherSpanStrategy,
+    PushedModelStrategy,
+)
+from ml_lifecycle.components.concept_drift.component import ConceptDriftCheck
+from ml_lifecycle.components.drift_validator.component import DriftValidator
+from ml_lifecycle.components.model_check.component import ModelCheck
+from ml_lifecycle.components.versioned_pusher import executor as versioned_pusher_executor
 from tfx.components import (
     CsvExampleGen,
     Evaluator,
@@ -24,18 +34,8 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-from components.anomaly_gate.component import AnomalyGate
-from components.baseline_resolver.strategy import (
-    BaselineStatisticsStrategy,
-    LatestBlessedModelFromOtherSpanStrategy,
-    PushedModelStrategy,
-)
-from components.concept_drift.component import ConceptDriftCheck
-from components.drift_validator.component import DriftValidator
-from components.model_check.component import ModelCheck
-from components.versioned_pusher import executor as versioned_pusher_executor
-from models.features import custom_config_for
-from pipeline.config import PipelineConfig
+from ml_lifecycle.config.project import PipelineConfig
+from ml_lifecycle.models.features import custom_config_for
 
 # `tfx.v1` is avoided on purpose: importing it loads google.cloud.aiplatform (~6 s per process).
 
@@ -217,7 +217,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_node.outputs["schema"],
-        preprocessing_fn="models.preprocessing.preprocessing_fn",
+        preprocessing_fn="ml_lifecycle.models.preprocessing.preprocessing_fn",
         custom_config=custom_config,
         # Pre/post-transform statistics double Transform's time; StatisticsGen already has them.
         disable_statistics=True,
@@ -226,7 +226,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
 
     # Trains the Keras model on transformed examples; exports a tf.Example serving signature.
     trainer = Trainer(
-        run_fn="models.model.run_fn",
+        run_fn="ml_lifecycle.models.model.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_node.outputs["schema"],

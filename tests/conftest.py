@@ -119,7 +119,7 @@ def tiny_dataset_yaml(tmp_path):
 @pytest.fixture
 def tiny_dataset_config(tiny_dataset_yaml):
     """Factory: the tiny DatasetConfig loaded from a YAML in tmp_path (source.csv next to it)."""
-    from datasets.config import load_dataset_config
+    from ml_lifecycle.config.dataset import load_dataset_config
 
     def make(**overrides):
         return load_dataset_config(tiny_dataset_yaml(**overrides))

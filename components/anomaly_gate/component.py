@@ -8,15 +8,14 @@ any, when rows were lost, or when the data drifted under the `block` drift polic
 
 import os
 
+from ml_lifecycle.components.anomaly_gate.core import DriftVerdict, check_gate
+from ml_lifecycle.components.drift_validator.component import DriftReport
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
-
-from components.anomaly_gate.core import DriftVerdict, check_gate
-from components.drift_validator.component import DriftReport
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ml_metadata as mlmd
+from ml_lifecycle.components.baseline_resolver.core import (
+    CandidateBaseline,
+    pick_baseline,
+    pick_baseline_span,
+)
+from ml_lifecycle.components.spans import artifact_span
 from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.types import standard_artifacts
 
-from components.baseline_resolver.core import CandidateBaseline, pick_baseline, pick_baseline_span
-from components.spans import artifact_span
-from metadata.store import (
+from ml_lifecycle.store.queries import (
     blessing_evaluation_id,
     inputs_by_key,
     producing_execution,

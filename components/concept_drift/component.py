@@ -10,14 +10,13 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from ml_lifecycle.components.concept_drift.core import check_concept_drift
+from ml_lifecycle.components.spans import artifact_span
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.utils import io_utils, path_utils
-
-from components.concept_drift.core import check_concept_drift
-from components.spans import artifact_span
 
 RESULT_FILE = "concept_drift.json"
 # TFMA's metric names for the metrics the check supports.

@@ -9,15 +9,14 @@ the history from MLMD alone. It never fails the run itself: the anomaly gate app
 import json
 import os
 
+from ml_lifecycle.components.drift_validator.core import compute_drift
+from ml_lifecycle.components.spans import artifact_span
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
-
-from components.drift_validator.core import compute_drift
-from components.spans import artifact_span
 
 TABLE_FILE = "drift.json"
 ANOMALIES_FILE = "anomalies.pb"

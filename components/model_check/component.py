@@ -9,12 +9,11 @@ import logging
 import os
 
 import tensorflow as tf
+from ml_lifecycle.components.model_check.core import ModelCheckError, replay, strip_features, warmup_requests
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
-
-from components.model_check.core import ModelCheckError, replay, strip_features, warmup_requests
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 

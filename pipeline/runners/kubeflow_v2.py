@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets.config import ConfigError
-from pipeline.config import PipelineConfig
+from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.config.project import PipelineConfig
 
 TARGET = "kubeflow-v2"
 
@@ -44,15 +44,14 @@ class CompiledPipeline:
 
 
 def _resolver_substitutes() -> dict[type, type]:
-    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
-    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-        LatestBlessedModelStrategy,
-    )
-
-    from components.baseline_resolver.strategy import (
+    from ml_lifecycle.components.baseline_resolver.strategy import (
         BaselineStatisticsStrategy,
         LatestBlessedModelFromOtherSpanStrategy,
         PushedModelStrategy,
+    )
+    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+        LatestBlessedModelStrategy,
     )
 
     return {
@@ -95,10 +94,9 @@ def _substitute_resolvers(pipeline) -> list[str]:
 
 def _relocate(pipeline, config: PipelineConfig) -> None:
     """Points the built pipeline at the locations the cluster sees (config.kubeflow)."""
+    from ml_lifecycle.pipeline.pipeline import EXAMPLE_GEN, PUSHER, SCHEMA
     from tfx.proto import pusher_pb2
     from tfx.utils import proto_utils
-
-    from pipeline.pipeline import EXAMPLE_GEN, PUSHER, SCHEMA
 
     kubeflow = config.kubeflow
     pipeline.pipeline_info.pipeline_root = kubeflow.pipeline_root
@@ -188,9 +186,8 @@ def compile_kubeflow_v2(
     if out.exists() and out.is_dir():
         raise ConfigError(f"--out {out}: is a directory; expected a file name")
 
+    from ml_lifecycle.pipeline.pipeline import create_pipeline
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
-
-    from pipeline.pipeline import create_pipeline
 
     pipeline = create_pipeline(config, span, span_rows)
     # The cluster's orchestrator records metadata in its own store.

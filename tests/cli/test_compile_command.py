@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lifecycle.cli import EXIT_BAD_INPUT, main
+from ml_lifecycle.cli.main import EXIT_BAD_INPUT, main
 from tests.cli.conftest import HEADER
 
 KUBEFLOW = {"image": "gcr.io/my-project/ml-lifecycle:1", "pipeline_root": "gs://my-bucket/root"}

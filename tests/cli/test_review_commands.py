@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from datasets.check import check_span
-from lifecycle.cli import EXIT_BAD_INPUT, main
-from serving.review import ReviewQueue
+from ml_lifecycle.cli.main import EXIT_BAD_INPUT, main
+from ml_lifecycle.datasets.check import check_span
+from ml_lifecycle.serving.review import ReviewQueue
 
 FEATURES = {"fare": 10, "lat": 41.9, "hour": 5, "payment": "Cash"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.cli import EXIT_BAD_INPUT, main
+from ml_lifecycle.cli.main import EXIT_BAD_INPUT, main
 from tests.cli.conftest import GOOD_ROW, HEADER
 
 

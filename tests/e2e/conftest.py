@@ -16,8 +16,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 def taxi_config(tmp_path_factory):
     """The repo's taxi config in a fresh work dir, with short training and lenient change
     thresholds so two small spans reliably bless and push (the plumbing is under test here)."""
-    from datasets.prepare import prepare_spans
-    from pipeline.config import load_config
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.datasets.prepare import prepare_spans
 
     work = tmp_path_factory.mktemp("taxi-work")
     config = load_config(
@@ -35,7 +35,7 @@ def taxi_config(tmp_path_factory):
 @pytest.fixture(scope="session")
 def two_span_runs(taxi_config):
     """Spans 1 and 2 run in order against one store; returns their outcomes."""
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     outcomes = [run_span(taxi_config, span, progress=lambda _: None) for span in (1, 2)]
     for outcome in outcomes:
@@ -44,9 +44,10 @@ def two_span_runs(taxi_config):
 
 
 def describe(config, outcome):
-    from metadata.runs import describe_run
-    from metadata.store import open_store
-    from pipeline.pipeline import COMPONENT_IDS
+    from ml_lifecycle.pipeline.pipeline import COMPONENT_IDS
+
+    from ml_lifecycle.metadata.runs import describe_run
+    from ml_lifecycle.store.connection import open_store
 
     store = open_store(config.metadata_connection_config())
     return describe_run(store, config.pipeline_name, outcome.run_id, COMPONENT_IDS)

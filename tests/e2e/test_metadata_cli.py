@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.cli import EXIT_BAD_INPUT, main
+from ml_lifecycle.cli.main import EXIT_BAD_INPUT, main
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def _cli(capsys, work_dir, *args):
 
 @pytest.fixture(scope="module")
 def runs(taxi_config, two_span_runs):
-    from metadata.client import MetadataClient
+    from ml_lifecycle.metadata.client import MetadataClient
 
     client = MetadataClient.from_config(taxi_config)
     reports = [client.run(outcome.run_id) for outcome in two_span_runs]
@@ -84,7 +84,7 @@ def test_lineage_from_pushed_model_back_to_the_span_files(runs, capsys):
 
 def test_lineage_down_from_span_one_examples_reaches_its_pushed_model(runs, capsys):
     config, _, reports = runs
-    from metadata.client import MetadataClient
+    from ml_lifecycle.metadata.client import MetadataClient
 
     examples = MetadataClient.from_config(config).latest_artifact("Examples", span=1)
     code, out, _ = _cli(capsys, config.work_dir, "lineage", str(examples.id), "--down")

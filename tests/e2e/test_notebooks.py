@@ -76,7 +76,7 @@ def _outputs(notebook) -> tuple[str, int]:
 def test_notebooks_run_top_to_bottom_on_a_two_span_run(taxi_config, two_span_runs, venv_kernel, tmp_path):
     from nbclient import NotebookClient
 
-    from metadata.client import MetadataClient
+    from ml_lifecycle.metadata.client import MetadataClient
 
     client = MetadataClient.from_config(taxi_config)
     version = client.pushed_models()[-1].version

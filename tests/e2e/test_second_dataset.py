@@ -53,10 +53,11 @@ def _write_rides(path, rows=900, seed=7):
 
 
 def test_a_second_dataset_runs_unchanged(tmp_path):
-    from datasets.prepare import prepare_spans
-    from datasets.schema import bootstrap_schema
-    from pipeline.config import load_config
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
+
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.datasets.prepare import prepare_spans
+    from ml_lifecycle.datasets.schema import bootstrap_schema
     from tests.e2e.conftest import describe
 
     _write_rides(tmp_path / "rides.csv")

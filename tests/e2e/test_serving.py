@@ -83,14 +83,14 @@ class Client:
 
 @pytest.fixture(scope="module")
 def served(taxi_config, two_span_runs, tmp_path_factory):
-    from serving.config import (
+    from ml_lifecycle.config.serving import (
         AlertRule,
         HumanReviewConfig,
         MonitoringConfig,
         RolloutConfig,
         ServingConfig,
     )
-    from serving.server import build_server
+    from ml_lifecycle.serving.server import build_server
 
     work = tmp_path_factory.mktemp("serving-work")
     source = taxi_config.serving_root_path / taxi_config.serving_model_name
@@ -312,7 +312,7 @@ def test_rollback_under_load_drops_no_request(served, rollout):
 
 
 def test_deferral_band_answers_marks_and_queues(served, client):
-    from serving.review import ReviewQueue
+    from ml_lifecycle.serving.review import ReviewQueue
 
     server, config, (old, new) = served
     rows = _typed_rows(config, 2, 60)
@@ -331,7 +331,7 @@ def test_deferral_band_answers_marks_and_queues(served, client):
 
 
 def test_prediction_logs_read_back_as_prediction_log(served, client):
-    from serving.prediction_log import log_annotations, read_prediction_logs
+    from ml_lifecycle.serving.prediction_log import log_annotations, read_prediction_logs
 
     server, config, (old, new) = served
     rows = _typed_rows(config, 2, 3)
@@ -360,7 +360,7 @@ def test_prediction_logs_read_back_as_prediction_log(served, client):
 
 
 def test_metrics_and_alarms(served, client):
-    from lifecycle.cli import main
+    from ml_lifecycle.cli.main import main
 
     server, config, _ = served
     for _ in range(30):
@@ -374,7 +374,7 @@ def test_metrics_and_alarms(served, client):
 
 
 def test_new_push_loads_in_background_and_a_broken_one_is_not_served(served, client, capsys):
-    from lifecycle.cli import main
+    from ml_lifecycle.cli.main import main
 
     server, config, (old, new) = served
     root = config.serving_root_path / "taxi"

@@ -47,8 +47,9 @@ class ChildOutcome:
 def _run_span_in_child(overrides: dict, span: int, start, results) -> None:
     """A separate process, as a second `lifecycle run` would be: its own TFX, Beam and store
     connection. Waits at `start` so both runs begin at the same moment."""
-    from pipeline.config import load_config
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
+
+    from ml_lifecycle.config.project import load_config
 
     config = load_config(REPO / "lifecycle.yaml", overrides)
     start.wait(timeout=300)
@@ -94,8 +95,10 @@ def _run_concurrently(overrides: dict) -> dict[int, ChildOutcome]:
 def _assert_store_consistent(config, outcomes: dict[int, ChildOutcome]) -> None:
     """Every execution finished (COMPLETE/CACHED) or FAILED, no event points at a missing artifact
     or execution, and each completed run holds its own artifacts, its model trained on its span."""
-    from metadata.store import EXECUTION_STATES, open_store, pushed_models, training_spans
-    from pipeline.pipeline import COMPONENT_IDS
+    from ml_lifecycle.pipeline.pipeline import COMPONENT_IDS
+
+    from ml_lifecycle.store.connection import open_store
+    from ml_lifecycle.store.queries import EXECUTION_STATES, pushed_models, training_spans
 
     store = open_store(config.metadata_connection_config())
     executions = store.get_executions()
@@ -135,7 +138,7 @@ def _run_context_id(store, run_id: str) -> int:
 
 def test_two_concurrent_runs_on_sqlite_complete_or_one_reports_store_busy(taxi_config, tmp_path):
     overrides = RUN_OVERRIDES | {"work_dir": str(tmp_path), "data_root": str(taxi_config.data_root_path)}
-    from pipeline.config import load_config
+    from ml_lifecycle.config.project import load_config
 
     config = load_config(REPO / "lifecycle.yaml", overrides)
 
@@ -200,7 +203,7 @@ def _drop_database(metadata: dict, password: str | None = None) -> None:
 def test_two_concurrent_runs_on_mysql_both_complete_with_their_own_lineage(
     taxi_config, tmp_path, mysql_database
 ):
-    from pipeline.config import load_config
+    from ml_lifecycle.config.project import load_config
 
     overrides = RUN_OVERRIDES | {
         "work_dir": str(tmp_path),
@@ -218,8 +221,8 @@ def test_two_concurrent_runs_on_mysql_both_complete_with_their_own_lineage(
 
 @pytest.mark.mysql
 def test_mysql_store_errors_name_the_database_and_the_user(tmp_path, mysql_database, monkeypatch):
-    from metadata.store import StoreNotFoundError, StoreUnavailableError, open_store
-    from pipeline.config import load_config
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.store.connection import StoreNotFoundError, StoreUnavailableError, open_store
 
     config = load_config(REPO / "lifecycle.yaml", {"work_dir": str(tmp_path), "metadata": mysql_database})
     name = mysql_database["database"]
@@ -236,8 +239,8 @@ def test_mysql_store_errors_name_the_database_and_the_user(tmp_path, mysql_datab
 
 
 def _open_store_in_child(metadata: dict, start, results) -> None:
-    from metadata.store import open_store
-    from pipeline.config import load_config
+    from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.store.connection import open_store
 
     config = load_config(REPO / "lifecycle.yaml", {"metadata": metadata})
     start.wait(timeout=120)

@@ -83,7 +83,8 @@ def test_pushed_model_answers_predictions_and_carries_warmup(taxi_config, two_sp
 
 
 def test_lineage_leads_from_pushed_model_to_the_span_examples(taxi_config, two_span_runs):
-    from metadata.store import open_store, upstream_artifacts
+    from ml_lifecycle.store.connection import open_store
+    from ml_lifecycle.store.queries import upstream_artifacts
 
     store = open_store(taxi_config.metadata_connection_config())
     report = describe(taxi_config, two_span_runs[-1])
@@ -106,7 +107,7 @@ def test_lineage_leads_from_pushed_model_to_the_span_examples(taxi_config, two_s
 
 
 def test_rerun_with_unchanged_input_is_served_from_cache(taxi_config, two_span_runs):
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     before = sorted(p.name for p in (taxi_config.serving_root_path / "taxi").iterdir())
     outcome = run_span(taxi_config, 2, progress=lambda _: None)
@@ -119,8 +120,8 @@ def test_rerun_with_unchanged_input_is_served_from_cache(taxi_config, two_span_r
 
 
 def test_bad_span_stops_before_trainer_and_a_fixed_rerun_succeeds(taxi_config, two_span_runs):
-    from components.anomaly_gate.core import DataAnomaliesError
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.components.anomaly_gate.core import DataAnomaliesError
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     span_csv = taxi_config.data_root_path / "span-3" / "data.csv"
     original = span_csv.with_suffix(".orig")

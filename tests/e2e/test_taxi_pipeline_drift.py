@@ -37,7 +37,7 @@ def _write_span(config, span, rows):
 @pytest.fixture(scope="module")
 def pinned_config(taxi_config):
     """Drift measured against span 2 (pinned), so each made-up span has the same reference."""
-    from pipeline.config import DriftConfig
+    from ml_lifecycle.config.project import DriftConfig
 
     return taxi_config.model_copy(
         update={"drift": DriftConfig(baseline="pinned", pinned_span=2, concept_max_drop=0.05)}
@@ -55,8 +55,8 @@ def test_recorded_drift_equals_tfdv_for_real_spans(taxi_config, two_span_runs):
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.types import standard_artifacts
 
-    from metadata.drift import drift_history
-    from metadata.store import open_store
+    from ml_lifecycle.metadata.drift import drift_history
+    from ml_lifecycle.store.connection import open_store
 
     first = describe(taxi_config, two_span_runs[0])
     second = describe(taxi_config, two_span_runs[1])
@@ -82,7 +82,7 @@ def test_recorded_drift_equals_tfdv_for_real_spans(taxi_config, two_span_runs):
 
 
 def test_unchanged_copy_is_not_flagged(pinned_config, two_span_runs):
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     _write_span(pinned_config, 21, _rows(pinned_config, 2))
     outcome = run_span(pinned_config, 21, progress=lambda _: None)
@@ -95,7 +95,7 @@ def test_unchanged_copy_is_not_flagged(pinned_config, two_span_runs):
 
 
 def test_flipped_labels_are_concept_drift_not_data_drift(pinned_config, two_span_runs):
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     rng = np.random.default_rng(0)
     rows = _rows(pinned_config, 2)
@@ -115,9 +115,10 @@ def test_flipped_labels_are_concept_drift_not_data_drift(pinned_config, two_span
 
 
 def test_injected_drift_is_flagged_on_exactly_those_features_and_block_stops(pinned_config, two_span_runs):
-    from components.anomaly_gate.core import BlockedByDriftError
-    from pipeline.config import DriftConfig
-    from pipeline.runners.local import run_span
+    from ml_lifecycle.components.anomaly_gate.core import BlockedByDriftError
+    from ml_lifecycle.pipeline.runners.local import run_span
+
+    from ml_lifecycle.config.project import DriftConfig
 
     rows = _rows(pinned_config, 2)
     for index, row in enumerate(rows):
@@ -148,7 +149,7 @@ def test_injected_drift_is_flagged_on_exactly_those_features_and_block_stops(pin
 def test_drift_command_and_html_report_read_the_history(taxi_config, two_span_runs, tmp_path, capsys):
     import yaml
 
-    from lifecycle.cli import main
+    from ml_lifecycle.cli.main import main
     from tests.e2e.conftest import REPO
 
     project = tmp_path / "lifecycle.yaml"

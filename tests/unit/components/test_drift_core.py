@@ -10,9 +10,7 @@ import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
-
-from components.drift_validator.core import (
+from ml_lifecycle.components.drift_validator.core import (
     PSI_EPSILON,
     DataDriftError,
     DriftInputError,
@@ -21,6 +19,7 @@ from components.drift_validator.core import (
     compute_drift,
     psi,
 )
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 N = 300
 THRESHOLD = 0.1

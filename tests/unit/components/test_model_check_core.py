@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from components.model_check import core
-from components.model_check.core import (
+from ml_lifecycle.components.model_check import core
+from ml_lifecycle.components.model_check.core import (
     CheckResult,
     ModelCheckError,
     check_outputs,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 
-from components.versioned_pusher.core import existing_versions, next_version, release_version, reserve_version
+from ml_lifecycle.components.versioned_pusher.core import (
+    existing_versions,
+    next_version,
+    release_version,
+    reserve_version,
+)
 
 
 def test_next_version_is_now_or_one_past_the_newest():

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from datasets.check import EmptySpanError, SpanCheck, SpanNotFoundError, check_span
-from datasets.config import load_dataset_config
-from datasets.prepare import DataError, prepare_spans
+from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.config.dataset import load_dataset_config
+from ml_lifecycle.datasets.check import EmptySpanError, SpanCheck, SpanNotFoundError, check_span
+from ml_lifecycle.datasets.prepare import prepare_spans
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

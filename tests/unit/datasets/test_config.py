@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from datasets.config import ConfigError, DatasetConfig, load_dataset_config
-from pipeline.config import BeamConfig, PipelineConfig, load_config
+from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.config.beam import BeamConfig
+from ml_lifecycle.config.dataset import DatasetConfig, load_dataset_config
+from ml_lifecycle.config.project import PipelineConfig, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TAXI_CSV = "pkg://tfx/examples/chicago_taxi_pipeline/data/simple/data.csv"
@@ -366,7 +368,8 @@ def test_unknown_beam_mode_is_rejected():
 
 
 def test_a_label_source_column_listed_as_a_feature_is_rejected(tiny_dataset_dict, write_yaml, tmp_path):
-    from datasets.config import ConfigError, load_dataset_config
+    from ml_lifecycle.base.errors import ConfigError
+    from ml_lifecycle.config.dataset import load_dataset_config
 
     tiny_dataset_dict["features"]["numeric"].append("tips")
     path = write_yaml(tmp_path / "leaky.yaml", tiny_dataset_dict)
@@ -376,7 +379,7 @@ def test_a_label_source_column_listed_as_a_feature_is_rejected(tiny_dataset_dict
 
 
 def test_relative_serving_paths_resolve_against_the_project_yaml(tmp_path):
-    from pipeline.config import load_config
+    from ml_lifecycle.config.project import load_config
 
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "lifecycle.yaml").write_text(

@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from datasets.config import load_dataset_config
-from datasets.prepare import (
+from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.config.dataset import load_dataset_config
+from ml_lifecycle.datasets.prepare import (
     SOURCE_MARKER,
     SPAN_FILE_NAME,
-    DataError,
     as_float_text,
     compute_label,
     prepare_spans,
@@ -301,7 +301,7 @@ def test_bikes_fixture_prepares_into_monthly_spans(tmp_path, read_csv):
 def test_label_expression_can_compare_text_columns(tiny_dataset_config):
     import pandas as pd
 
-    from datasets.prepare import compute_label
+    from ml_lifecycle.datasets.prepare import compute_label
 
     config = tiny_dataset_config(label={"name": "paid_cash", "expression": "payment == 'Cash'"})
     frame = pd.DataFrame({"payment": ["Cash", "Credit Card", ""], "fare": ["1", "2", ""]})

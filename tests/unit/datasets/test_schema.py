@@ -7,7 +7,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from datasets.schema import SERVING, TRAINING, curate_schema
+from ml_lifecycle.datasets.schema import SERVING, TRAINING, curate_schema
 
 # What tfdv.infer_schema(infer_feature_shape=False) returns for a tiny span: every feature has a
 # value_count of 1..1; `lat` had empty cells (presence without min_fraction), `payment` was

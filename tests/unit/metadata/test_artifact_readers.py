@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 
-from metadata.runs import (
+from ml_lifecycle.metadata.runs import (
     anomalies_protos,
     overall_metrics,
     schema_proto,
     slice_metrics,
     validation_failures,
 )
-from metadata.store import ArtifactRecord
+from ml_lifecycle.store.queries import ArtifactRecord
 
 
 def _write_records(path, protos) -> None:
@@ -114,7 +114,7 @@ def test_schema_and_anomalies_read_from_their_artifact_files(tmp_path):
 
 
 def test_single_class_slices_are_named():
-    from metadata.runs import SliceMetrics
+    from ml_lifecycle.metadata.runs import SliceMetrics
 
     assert SliceMetrics({"hour": 3}, {"auc": 0.0, "mean_label": 0.0}).single_class
     assert SliceMetrics({"hour": 3}, {"auc": 0.0, "mean_label": 1.0}).single_class
@@ -123,8 +123,8 @@ def test_single_class_slices_are_named():
 
 
 def _report(tmp_path, **fields):
-    from metadata.runs import RunReport
-    from metadata.store import ComponentRun
+    from ml_lifecycle.metadata.runs import RunReport
+    from ml_lifecycle.store.queries import ComponentRun
 
     evaluator = ComponentRun(
         "evaluator",
@@ -141,7 +141,7 @@ def _report(tmp_path, **fields):
 def test_not_pushed_reason_names_the_first_cause(tmp_path):
     from tensorflow_model_analysis.proto import validation_result_pb2
 
-    from metadata.runs import evaluation_record, not_pushed_reason
+    from ml_lifecycle.metadata.runs import evaluation_record, not_pushed_reason
 
     assert not_pushed_reason(_report(tmp_path, pushed_version="17", blessed=True)) == ""
     assert evaluation_record(_report(tmp_path)).id == 9

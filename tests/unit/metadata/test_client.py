@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from metadata.client import MetadataClient
-from metadata.lineage import ArtifactNotFoundError
-from metadata.store import RunNotFoundError
+from ml_lifecycle.metadata.client import MetadataClient
+from ml_lifecycle.metadata.lineage import ArtifactNotFoundError
+from ml_lifecycle.store.queries import RunNotFoundError
 
 from .conftest import PIPELINE
 
@@ -84,7 +84,7 @@ def test_unknown_references_are_named(client):
 
 
 def test_pushed_models_of_one_pipeline_only(tiny_store, client):
-    from metadata.store import pushed_models
+    from ml_lifecycle.store.queries import pushed_models
 
     assert [m.version for m in client.pushed_models()] == ["1001", "1002"]
     assert pushed_models(tiny_store.store, "another-pipeline") == []

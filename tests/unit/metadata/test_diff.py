@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from metadata.diff import Change, metric_changes, parameter_changes, schema_changes
+from ml_lifecycle.metadata.diff import Change, metric_changes, parameter_changes, schema_changes
 
 
 def _schema(text: str) -> schema_pb2.Schema:

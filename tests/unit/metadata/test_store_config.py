@@ -12,9 +12,9 @@ import pytest
 import yaml
 from ml_metadata.proto import metadata_store_pb2
 
-from datasets.config import ConfigError
-from metadata.store import StoreNotFoundError, StoreUnavailableError, open_store
-from pipeline.config import load_config
+from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.config.project import load_config
+from ml_lifecycle.store.connection import StoreNotFoundError, StoreUnavailableError, open_store
 from tests.cli.test_run_errors import GOOD_ROW as TAXI_ROW
 from tests.cli.test_run_errors import HEADER as TAXI_HEADER
 
@@ -152,7 +152,7 @@ def test_sqlite_store_is_created_only_when_asked(tmp_path):
 
 
 def test_lifecycle_run_against_an_unreachable_server_exits_2_before_writing(tmp_path, monkeypatch, capsys):
-    from lifecycle.cli import EXIT_BAD_INPUT, main
+    from ml_lifecycle.cli.main import EXIT_BAD_INPUT, main
 
     monkeypatch.setenv("LIFECYCLE_MYSQL_PASSWORD", "pw")
     port = _free_port()
@@ -192,7 +192,7 @@ class _FlakyStore:
 
 
 def test_a_lost_initialisation_race_is_retried_until_the_store_opens(tmp_path, monkeypatch):
-    import metadata.store as store_module
+    import ml_lifecycle.store.connection as store_module
 
     flaky = _FlakyStore([DEADLOCK, SUBSET, DEADLOCK])
     monkeypatch.setattr(store_module.metadata_store, "MetadataStore", flaky)
@@ -203,7 +203,7 @@ def test_a_lost_initialisation_race_is_retried_until_the_store_opens(tmp_path, m
 
 
 def test_other_connection_errors_are_not_retried(tmp_path, monkeypatch):
-    import metadata.store as store_module
+    import ml_lifecycle.store.connection as store_module
 
     flaky = _FlakyStore(["mysql_real_connect failed: errno: Access denied for user 'team'"])
     monkeypatch.setattr(store_module.metadata_store, "MetadataStore", flaky)
@@ -216,8 +216,8 @@ def test_other_connection_errors_are_not_retried(tmp_path, monkeypatch):
 
 
 def test_a_race_lost_every_time_gives_up_with_store_busy(tmp_path, monkeypatch):
-    import metadata.store as store_module
-    from metadata.store import StoreBusyError
+    import ml_lifecycle.store.connection as store_module
+    from ml_lifecycle.store.connection import StoreBusyError
 
     flaky = _FlakyStore([SUBSET] * 50)
     monkeypatch.setattr(store_module.metadata_store, "MetadataStore", flaky)
@@ -275,7 +275,7 @@ def fake_peer():
 
 
 def test_a_port_that_never_greets_fails_after_the_timeout_instead_of_hanging(fake_peer, monkeypatch):
-    import metadata.store as store_module
+    import ml_lifecycle.store.connection as store_module
 
     port = fake_peer(None)
     monkeypatch.setattr(store_module, "GREETING_TIMEOUT_SECONDS", 0.3)
@@ -303,7 +303,7 @@ def test_a_server_refusing_before_the_handshake_says_why(fake_peer):
 
 
 def test_a_mysql_greeting_passes_the_probe(fake_peer):
-    from metadata.store import check_mysql_greeting
+    from ml_lifecycle.store.connection import check_mysql_greeting
 
     payload = b"\x0a" + b"10.11.19-MariaDB\x00" + bytes(40)
     port = fake_peer(len(payload).to_bytes(3, "little") + b"\x00" + payload)

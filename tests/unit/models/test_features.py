@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from datasets.config import load_dataset_config
-from models.features import FeatureSpec, custom_config_for, transformed_name
-from pipeline.config import TrainingConfig
+from ml_lifecycle.config.dataset import load_dataset_config
+from ml_lifecycle.config.project import TrainingConfig
+from ml_lifecycle.models.features import FeatureSpec, custom_config_for, transformed_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"

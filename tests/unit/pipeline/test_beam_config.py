@@ -18,8 +18,9 @@ from apache_beam.options.pipeline_options import (
 )
 from pydantic import ValidationError
 
-from datasets.config import ConfigError
-from pipeline.config import BeamConfig, KubeflowConfig, load_config
+from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.config.beam import BeamConfig
+from ml_lifecycle.config.project import KubeflowConfig, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
+from ml_lifecycle.components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
+from ml_lifecycle.pipeline import pipeline as pipeline_module
+from ml_lifecycle.pipeline.pipeline import COMPONENT_IDS, create_pipeline, eval_config
 from tfx.components import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 
-from components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
-from datasets.config import load_dataset_config
-from models.features import FeatureSpec
-from pipeline import pipeline as pipeline_module
-from pipeline.config import BeamConfig, EvaluationThresholds, PipelineConfig, load_config
-from pipeline.pipeline import COMPONENT_IDS, create_pipeline, eval_config
+from ml_lifecycle.config.beam import BeamConfig
+from ml_lifecycle.config.dataset import load_dataset_config
+from ml_lifecycle.config.project import EvaluationThresholds, PipelineConfig, load_config
+from ml_lifecycle.models.features import FeatureSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BIKES_YAML = REPO_ROOT / "tests" / "fixtures" / "bikes.yaml"
@@ -141,10 +142,9 @@ def test_transform_and_trainer_get_the_dataset_features(taxi_config):
         assert spec.label == "big_tipper"
         assert spec.raw_names() == taxi_config.dataset.features.all_names()
         assert custom_config["training"]["train_steps"] == taxi_config.training.train_steps
-    assert (
-        components["transform"].exec_properties["preprocessing_fn"] == "models.preprocessing.preprocessing_fn"
-    )
-    assert components["trainer"].exec_properties["run_fn"] == "models.model.run_fn"
+    transform_fn = components["transform"].exec_properties["preprocessing_fn"]
+    assert transform_fn == "ml_lifecycle.models.preprocessing.preprocessing_fn"
+    assert components["trainer"].exec_properties["run_fn"] == "ml_lifecycle.models.model.run_fn"
     assert _producer(components["trainer"], "examples") == ("transform", "transformed_examples")
 
 

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from ml_lifecycle.pipeline.pipeline import COMPONENT_IDS, create_pipeline
+from ml_lifecycle.pipeline.runners.kubeflow_v2 import compile_kubeflow_v2
 
-from datasets.config import ConfigError
-from pipeline.config import load_config
-from pipeline.pipeline import COMPONENT_IDS, create_pipeline
-from pipeline.runners.kubeflow_v2 import compile_kubeflow_v2
+from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.config.project import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPAN, SPAN_ROWS = 3, 1078
@@ -148,18 +148,17 @@ def test_resolvers_compile_to_the_nearest_backend_query_and_say_so(spec, compile
 
 def test_custom_artifact_types_are_titled_by_import_path(spec):
     outputs = spec["pipelineSpec"]["components"]["drift_validator"]["outputDefinitions"]["artifacts"]
-    assert outputs["report"]["artifactType"]["instanceSchema"].startswith("title: components.DriftReport\n")
+    assert outputs["report"]["artifactType"]["instanceSchema"].startswith("title: ml_lifecycle.DriftReport\n")
     outputs = spec["pipelineSpec"]["components"]["concept_drift_check"]["outputDefinitions"]["artifacts"]
     assert outputs["report"]["artifactType"]["instanceSchema"].startswith(
-        "title: components.ConceptDriftReport\n"
+        "title: ml_lifecycle.ConceptDriftReport\n"
     )
 
 
 def test_compiling_leaves_local_pipelines_and_types_alone(compiled, config):
+    from ml_lifecycle.components.baseline_resolver.strategy import BaselineStatisticsStrategy
+    from ml_lifecycle.components.drift_validator.component import DriftReport
     from tfx.orchestration.kubeflow.v2 import compiler_utils
-
-    from components.baseline_resolver.strategy import BaselineStatisticsStrategy
-    from components.drift_validator.component import DriftReport
 
     assert DriftReport.TYPE_NAME == "DriftReport"
     assert compiler_utils.get_artifact_schema.__module__ == compiler_utils.__name__

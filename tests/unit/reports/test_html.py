@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from metadata.drift import ConceptRecord, DriftRecord, FeatureScore
-from metadata.store import PushedModelRecord
-from reports.collect import ReportData, RunPoint, SpanStats, missing_counts, span_stats
-from reports.html import SECTIONS, render_report
+from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord, FeatureScore
+from ml_lifecycle.reports.collect import ReportData, RunPoint, SpanStats, missing_counts, span_stats
+from ml_lifecycle.reports.html import SECTIONS, render_report
+from ml_lifecycle.store.queries import PushedModelRecord
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.api import FeatureRules, ServedModel, ServingApi, ServingServices
-from serving.config import HumanReviewConfig, VersionPolicyConfig
-from serving.models import InputSpec, ModelRepository, SignatureInfo, example_rows
-from serving.router import Router
+from ml_lifecycle.config.serving import HumanReviewConfig, VersionPolicyConfig
+from ml_lifecycle.serving.api import FeatureRules, ServedModel, ServingApi, ServingServices
+from ml_lifecycle.serving.models import InputSpec, ModelRepository, SignatureInfo, example_rows
+from ml_lifecycle.serving.router import Router
 
 RAW_INPUTS = {
     "fare": InputSpec("fare", np.dtype(np.float32)),
@@ -306,7 +306,7 @@ def test_bookkeeping_runs_after_the_answer(served):
 
 
 def test_shadow_gets_a_copy_and_never_changes_the_answer(served):
-    from serving.router import RolloutAction
+    from ml_lifecycle.serving.router import RolloutAction
 
     jobs = []
     api = _api(served, shadow=jobs.append)
@@ -323,7 +323,7 @@ def test_shadow_gets_a_copy_and_never_changes_the_answer(served):
 
 
 def test_canary_routing_by_header_is_sticky(served):
-    from serving.router import RolloutAction
+    from ml_lifecycle.serving.router import RolloutAction
 
     api = _api(served)
     served.router.apply(RolloutAction("canary", version=1, fraction=0.5), served.repository.available())

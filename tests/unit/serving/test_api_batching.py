@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from serving.config import BatchingConfig
-from serving.server import Batcher
+from ml_lifecycle.config.serving import BatchingConfig
+from ml_lifecycle.serving.server import Batcher
 
 
 class SlowDoubler:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.config import VersionPolicyConfig
-from serving.models import (
+from ml_lifecycle.config.serving import VersionPolicyConfig
+from ml_lifecycle.serving.models import (
     InputSpec,
     ModelNameError,
     ModelRepository,

@@ -11,9 +11,9 @@ from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from datasets.schema_file import read_schema
-from serving.config import AlertRule, MonitoringConfig
-from serving.monitoring import Monitor, check_row, serving_expectations
+from ml_lifecycle.config.serving import AlertRule, MonitoringConfig
+from ml_lifecycle.datasets.schema_file import read_schema
+from ml_lifecycle.serving.monitoring import Monitor, check_row, serving_expectations
 
 # fare: required float; payment_type: optional string with a domain; hour: required int 0..23;
 # big_tipper: the label, not in SERVING.
@@ -171,7 +171,7 @@ def test_alerts_fire_once_then_resolve(caplog):
         monitor.record_request("taxi", 1, "stable", 500, 0.01)
     assert monitor.evaluate_alerts() == []  # 4 observations < min_count 5: not judged yet
 
-    with caplog.at_level(logging.WARNING, logger="serving.monitoring"):
+    with caplog.at_level(logging.WARNING, logger="ml_lifecycle.serving.monitoring"):
         monitor.record_request("taxi", 1, "stable", 200, 0.01)
         (alert,) = monitor.evaluate_alerts()
         assert (alert.rule, alert.metric, alert.model, alert.bound, alert.threshold) == (

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from datasets.check import check_span
-from datasets.prepare import DataError, prepare_spans
-from serving.config import HumanReviewConfig
-from serving.review import (
+from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.config.serving import HumanReviewConfig
+from ml_lifecycle.datasets.check import check_span
+from ml_lifecycle.datasets.prepare import prepare_spans
+from ml_lifecycle.serving.review import (
     InvalidLabelError,
     NothingToExportError,
     ReviewDecision,
@@ -78,7 +79,7 @@ def test_threads_and_another_process_add_to_one_queue(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from serving.review import ReviewQueue; q = ReviewQueue(sys.argv[1]);"
+            "import sys; from ml_lifecycle.serving.review import ReviewQueue; q = ReviewQueue(sys.argv[1]);"
             "[q.add('taxi', 2, {'fare': i}, 0.5, True) for i in range(100)]",
             str(path),
         ],

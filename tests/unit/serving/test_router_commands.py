@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.cli import build_parser
-from lifecycle.serve_commands import ServerUnreachableError, format_rollout, http_json, rollout_request
-from serving.router import RolloutAction
+from ml_lifecycle.cli.main import build_parser
+from ml_lifecycle.cli.serve_commands import ServerUnreachableError, format_rollout, http_json, rollout_request
+from ml_lifecycle.serving.router import RolloutAction
 
 
 def _request(*argv, default_fraction=0.1):

@@ -1,0 +1,197 @@
+"""`lifecycle serve | rollout ... | alerts`: run the model server and steer a running one.
+
+`serve` blocks until Ctrl-C (or SIGTERM). `rollout` and `alerts` talk to a running server over
+its HTTP admin endpoints (`--url`, default the configured host and port), so a rollout change
+takes effect without a restart and the server persists it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+
+class ServerUnreachableError(ValueError):
+    """No server answers at the given URL."""
+
+
+def register(commands) -> None:
+    """Adds this module's subcommands to the `lifecycle` parser."""
+    serve = commands.add_parser("serve", help="serve the pushed model over TF Serving's REST API")
+    serve.add_argument("--host", default=None, help="bind address (default serving.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default serving.port, 8501)")
+    serve.set_defaults(handler=cmd_serve)
+
+    rollout = commands.add_parser("rollout", help="canary, shadow, blue/green on a running server")
+    rollout.add_argument(
+        "--url", default=None, help="server URL (default http://<serving.host>:<serving.port>)"
+    )
+    rollout.add_argument("--model", default=None, help="model name (default the config's model)")
+    actions = rollout.add_subparsers(dest="action", required=True)
+    actions.add_parser("status", help="the rollout state, labels and loaded versions")
+    stable = actions.add_parser("stable", help="send all traffic to VERSION")
+    stable.add_argument("version", type=int)
+    canary = actions.add_parser("canary", help="send FRACTION of traffic (sticky by routing key) to VERSION")
+    canary.add_argument("version", type=int)
+    canary.add_argument(
+        "--fraction", type=float, default=None, help="0..1 (default serving.rollout.canary_fraction)"
+    )
+    actions.add_parser("promote", help="the canary becomes stable")
+    actions.add_parser(
+        "rollback", help="all traffic back to stable now (or back to the previous color/version)"
+    )
+    shadow = actions.add_parser("shadow", help="copy live requests to VERSION; --off stops")
+    shadow.add_argument("version", type=int, nargs="?")
+    shadow.add_argument("--off", action="store_true")
+    blue_green = actions.add_parser(
+        "blue-green", help="load a blue and a green version; one takes all traffic"
+    )
+    blue_green.add_argument("--blue", type=int, required=True)
+    blue_green.add_argument("--green", type=int, required=True)
+    blue_green.add_argument("--active", choices=("blue", "green"), default="blue")
+    switch = actions.add_parser("switch", help="blue/green: move all traffic to the other color")
+    switch.add_argument("--to", choices=("blue", "green"), default=None)
+    rollout.set_defaults(handler=cmd_rollout)
+
+    alerts = commands.add_parser("alerts", help="active alerts of a running server")
+    alerts.add_argument(
+        "--url", default=None, help="server URL (default http://<serving.host>:<serving.port>)"
+    )
+    alerts.add_argument("--json", action="store_true", help="print the JSON answer")
+    alerts.set_defaults(handler=cmd_alerts)
+
+
+def cmd_serve(args) -> int:
+    from ml_lifecycle.cli.main import _load
+    from ml_lifecycle.serving.server import build_server
+
+    config = _load(args)
+    server = build_server(config, host=args.host, port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    for name, served in server.models.items():
+        state = served.router.state
+        print(f"model {name}: versions {served.repository.available() or 'none yet'}, stable {state.stable}")
+    print(f"serving on {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def rollout_request(args, default_fraction: float | None) -> dict:
+    """The admin endpoint's JSON body for a `lifecycle rollout` action (pure)."""
+    action = args.action
+    if action == "stable":
+        return {"action": "stable", "version": args.version}
+    if action == "canary":
+        body = {"action": "canary", "version": args.version}
+        fraction = args.fraction if args.fraction is not None else default_fraction
+        if fraction is not None:
+            body["fraction"] = fraction
+        return body
+    if action in ("promote", "rollback"):
+        return {"action": action}
+    if action == "shadow":
+        if args.off:
+            return {"action": "shadow_off"}
+        if args.version is None:
+            raise ValueError("lifecycle rollout shadow: give a VERSION, or --off")
+        return {"action": "shadow", "version": args.version}
+    if action == "blue-green":
+        return {"action": "blue_green", "blue": args.blue, "green": args.green, "color": args.active}
+    if action == "switch":
+        return {"action": "switch", "color": args.to}
+    raise ValueError(f"unknown rollout action {action!r}")
+
+
+def cmd_rollout(args) -> int:
+    from ml_lifecycle.cli.main import _load
+
+    config = _load(args)
+    url = args.url or _default_url(config)
+    model = args.model or config.serving_model_name
+    path = f"/v1/admin/models/{model}/rollout"
+    if args.action == "status":
+        answer = http_json("GET", url + path)
+    else:
+        answer = http_json("POST", url + path, rollout_request(args, config.serving.rollout.canary_fraction))
+    print(format_rollout(answer))
+    return 0
+
+
+def cmd_alerts(args) -> int:
+    from ml_lifecycle.cli.main import _load
+
+    config = _load(args)
+    answer = http_json("GET", (args.url or _default_url(config)) + "/v1/alerts")
+    if args.json:
+        print(json.dumps(answer, indent=1))
+        return 0
+    alerts = answer.get("alerts", [])
+    if not alerts:
+        print("no active alerts")
+    for alert in alerts:
+        bound = ">" if alert.get("bound") == "max" else "<"
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(alert.get("since", 0)))
+        print(
+            f"{alert.get('rule')}: {alert.get('metric')} = {alert.get('value'):.4g} {bound} "
+            f"{alert.get('threshold')} (model {alert.get('model') or '-'}, since {since})"
+        )
+    return 0
+
+
+def format_rollout(answer: dict) -> str:
+    state = answer.get("state", {})
+    lines = [f"model {answer.get('model')}: available versions {answer.get('available')}"]
+    lines.append(f"  stable   {state.get('stable')}")
+    if state.get("canary") is not None:
+        lines.append(
+            f"  canary   {state['canary']} ({state.get('canary_fraction', 0):.1%} of traffic, sticky by key)"
+        )
+    if state.get("shadow") is not None:
+        lines.append(f"  shadow   {state['shadow']} (copies of live requests)")
+    if state.get("active_color") is not None:
+        lines.append(
+            f"  blue     {state.get('blue')}{'  <- live' if state['active_color'] == 'blue' else ''}\n"
+            f"  green    {state.get('green')}{'  <- live' if state['active_color'] == 'green' else ''}"
+        )
+    if state.get("previous_stable") is not None:
+        lines.append(f"  previous {state['previous_stable']} (rollback target)")
+    lines.append(f"  labels   {answer.get('labels')}")
+    return "\n".join(lines)
+
+
+def _default_url(config) -> str:
+    host = config.serving.host
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{config.serving.port}"
+
+
+def http_json(method: str, url: str, body: dict | None = None, timeout: float = 30.0) -> dict:
+    """One JSON request; the server's 4xx `{"error": ...}` becomes a ValueError with its message."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            message = json.loads(error.read()).get("error", "")
+        except ValueError:
+            message = ""
+        raise ValueError(f"{method} {url}: HTTP {error.code}: {message or error.reason}") from error
+    except (urllib.error.URLError, OSError) as error:
+        raise ServerUnreachableError(
+            f"{url}: no server answers ({getattr(error, 'reason', error)}); start one with `lifecycle serve`"
+        ) from error

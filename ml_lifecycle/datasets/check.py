@@ -1,0 +1,110 @@
+"""Pre-flight check of a span's CSV files before any pipeline work starts.
+
+Catches what would otherwise surface as an opaque Beam stack trace deep inside ExampleGen:
+missing or empty spans, missing or unexpected columns, rows with the wrong number of fields,
+and values that do not parse as the configured type. Every error names the file, line and
+column. Returns the row count, which the pipeline later checks against ExampleGen's output.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.config.dataset import DatasetConfig
+from ml_lifecycle.datasets.prepare import span_dir
+
+
+class SpanNotFoundError(DataError):
+    """No files for the requested span."""
+
+
+class EmptySpanError(DataError):
+    """The span's files hold no data rows."""
+
+
+@dataclass(frozen=True)
+class SpanCheck:
+    span: int
+    files: list[Path]
+    rows: int
+
+
+def _parses_as_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parses_as_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _expected_types(config: DatasetConfig) -> dict[str, tuple[str, object]]:
+    features = config.features
+    types: dict[str, tuple[str, object]] = {}
+    for name in features.numeric + features.bucketized:
+        types[name] = ("a number", _parses_as_float)
+    for name in features.categorical_int + [config.label.name]:
+        types[name] = ("an integer", _parses_as_int)
+    return types
+
+
+def check_span(config: DatasetConfig, data_root: Path, span: int) -> SpanCheck:
+    """Validates every file of `span`; raises a DataError naming the first problem found."""
+    directory = span_dir(data_root, span)
+    files = sorted(directory.glob("*.csv")) if directory.is_dir() else []
+    if not files:
+        raise SpanNotFoundError(
+            f"span {span}: no files match {directory}/*.csv (run `lifecycle data prepare`?)"
+        )
+    expected = config.span_columns
+    types = _expected_types(config)
+    label = config.label.name
+    rows = 0
+    for path in files:
+        with path.open(newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise EmptySpanError(f"span {span}: {path} is empty (no header, no rows)")
+            missing = [c for c in expected if c not in header]
+            if missing:
+                raise DataError(f"span {span}: {path}: missing column(s) {missing}")
+            unexpected = [c for c in header if c not in expected]
+            if unexpected:
+                raise DataError(
+                    f"span {span}: {path}: unexpected column(s) {unexpected}; "
+                    f"the dataset config lists {expected}"
+                )
+            checks = [(i, name, *types[name]) for i, name in enumerate(header) if name in types]
+            label_index = header.index(label)
+            for line_number, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"span {span}: {path}:{line_number}: malformed row, expected "
+                        f"{len(header)} fields, found {len(row)}"
+                    )
+                for index, name, expected_text, parses in checks:
+                    value = row[index]
+                    if value and not parses(value):
+                        raise DataError(
+                            f"span {span}: {path}:{line_number}: feature {name!r} expected "
+                            f"{expected_text}, got {value!r}"
+                        )
+                if not row[label_index]:
+                    raise DataError(f"span {span}: {path}:{line_number}: label {label!r} is missing")
+                rows += 1
+    if rows == 0:
+        raise EmptySpanError(f"span {span}: {directory} holds a header but no data rows")
+    return SpanCheck(span=span, files=files, rows=rows)

@@ -1,0 +1,145 @@
+"""Cut a source CSV into span files laid out as `CsvExampleGen` reads them (`span-{SPAN}/`).
+
+Values are copied as text (no float round-trips of integer ids); only the label is computed.
+Each span is written to a temporary directory and renamed into place, so an interrupted
+prepare never leaves a half-written span.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.config.dataset import DatasetConfig
+
+SPAN_FILE_NAME = "data.csv"
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class PreparedSpan:
+    span: int
+    period: str
+    rows: int
+    path: Path
+
+
+def span_dir(data_root: Path, span: int) -> Path:
+    return Path(data_root) / f"span-{span}"
+
+
+def span_numbers(timestamps: pd.Series, config: DatasetConfig) -> tuple[np.ndarray, pd.Series]:
+    """Maps time values to 1-based span numbers (span 1 = the period holding `origin`)."""
+    spans = config.spans
+    times = pd.to_datetime(timestamps, unit=spans.time_unit)
+    freq = {"month": "M", "quarter": "Q", "year": "Y"}[spans.period]
+    periods = times.dt.to_period(freq)
+    origin = pd.Period(pd.Timestamp(spans.origin), freq=freq)
+    numbers = np.array([(p - origin).n + 1 for p in periods], dtype=np.int64)
+    return numbers, periods.astype(str)
+
+
+def read_source(config: DatasetConfig) -> pd.DataFrame:
+    """Reads the source CSV as text, checking that every configured column is present."""
+    source = config.resolve_source()
+    if not source.is_file():
+        raise DataError(f"{source}: source CSV not found")
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as error:
+        raise DataError(f"{source}: malformed CSV: {error}") from error
+    needed = config.features.all_names() + [config.spans.time_column]
+    if not config.label.expression:
+        needed.append(config.label.name)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing}; the header has {list(frame.columns)}")
+    return frame
+
+
+def as_float_text(value: str) -> str:
+    """'300' -> '300.0': CsvExampleGen infers each column's type per span, so a float column
+    whose span happens to hold only whole numbers would otherwise arrive as INT."""
+    return value + ".0" if _INTEGER_TEXT.fullmatch(value) else value
+
+
+def _numeric_if_parsable(column: pd.Series) -> pd.Series:
+    """Numbers for columns whose non-empty cells all parse as numbers; text columns stay text,
+    so expressions such as `weather == 'rain'` work."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    unparsed = numbers.isna() & (column != "")
+    return column if unparsed.any() else numbers
+
+
+def compute_label(frame: pd.DataFrame, config: DatasetConfig) -> pd.Series:
+    """The 0/1 label: the configured expression over numeric source columns, or the column itself."""
+    label = config.label
+    if not label.expression:
+        return frame[label.name]
+    try:
+        values = frame.apply(_numeric_if_parsable).eval(label.expression)
+    except Exception as error:  # pandas raises many types for a bad expression
+        raise DataError(f"label.expression {label.expression!r}: {error}") from error
+    return values.fillna(False).astype(np.int64).astype(str)
+
+
+# Marks a span directory as cut from the dataset's source by `prepare_spans` (not *.csv: ExampleGen
+# and the pre-flight check read only span-N/*.csv).
+SOURCE_MARKER = ".prepared-from-source"
+
+
+def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
+    """Writes one CSV per span under `data_root/span-N/data.csv`; returns what was written."""
+    frame = read_source(config)
+    time_column = config.spans.time_column
+    times = pd.to_numeric(frame[time_column], errors="coerce")
+    bad = times.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{config.resolve_source()}: row {row + 2}, column {time_column!r}: expected a "
+            f"timestamp in {config.spans.time_unit}, got {frame[time_column].iloc[row]!r}"
+        )
+    numbers, periods = span_numbers(times, config)
+    if (numbers < 1).any():
+        first = int(np.flatnonzero(numbers < 1)[0])
+        raise DataError(
+            f"{config.resolve_source()}: row {first + 2} falls before spans.origin "
+            f"{config.spans.origin} ({periods.iloc[first]})"
+        )
+    out = frame[config.features.all_names()].copy()
+    for name in config.features.numeric + config.features.bucketized:
+        out[name] = out[name].map(as_float_text)
+    out[config.label.name] = compute_label(frame, config)
+
+    data_root = Path(data_root)
+    data_root.mkdir(parents=True, exist_ok=True)
+    # Spans from an earlier prepare that this one does not write would otherwise linger and be
+    # read by schema bootstrap (span-*) or a run of that span. Only spans cut from the source are
+    # removed: others (e.g. `lifecycle review export`) carry no marker and are left alone.
+    wanted = {f"span-{span}" for span in set(numbers.tolist())}
+    for stale in data_root.glob("span-*"):
+        if stale.is_dir() and stale.name not in wanted and (stale / SOURCE_MARKER).exists():
+            shutil.rmtree(stale)
+    prepared = []
+    for span in sorted(set(numbers.tolist())):
+        rows = out[numbers == span]
+        final = span_dir(data_root, span)
+        staging = data_root / f".staging-span-{span}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        rows.to_csv(staging / SPAN_FILE_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
+        (staging / SOURCE_MARKER).write_text(f"{config.resolve_source()}\n")
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+        period = periods[numbers == span].iloc[0]
+        prepared.append(PreparedSpan(span, period, len(rows), final / SPAN_FILE_NAME))
+    return prepared

@@ -1,0 +1,223 @@
+"""What changed between two pipeline runs: data, schema, statistics drift, training, metrics, push.
+
+The pure comparisons (`schema_changes`, `parameter_changes`, `metric_changes`) take values, so
+they are tested on tiny fixtures; `diff_runs` reads the two runs' artifacts and calls them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from ml_metadata import metadata_store
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from ml_lifecycle.metadata.runs import RunReport, describe_run, schema_proto, statistics_protos
+from ml_lifecycle.store.queries import property_value
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference: `name` changed from `before` to `after` (None = absent on that side)."""
+
+    name: str
+    before: object
+    after: object
+
+    def describe(self) -> str:
+        if self.before is None:
+            return f"{self.name}: added ({self.after})"
+        if self.after is None:
+            return f"{self.name}: removed (was {self.before})"
+        return f"{self.name}: {self.before} -> {self.after}"
+
+
+@dataclass(frozen=True)
+class FeatureDriftChange:
+    feature: str
+    measure: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass
+class RunDiff:
+    run_a: str
+    run_b: str
+    span: Change
+    examples_per_split: list[Change] = field(default_factory=list)
+    schema: list[Change] = field(default_factory=list)
+    drift: list[FeatureDriftChange] = field(default_factory=list)  # B's train split vs A's
+    drift_note: str = ""
+    training: list[Change] = field(default_factory=list)
+    metrics: list[Change] = field(default_factory=list)
+    blessed: Change | None = None
+    pushed_version: Change | None = None
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return sorted({d.feature for d in self.drift if d.drifted})
+
+
+def _domain(feature: schema_pb2.Feature, schema: schema_pb2.Schema) -> object:
+    kind = feature.WhichOneof("domain_info")
+    if kind == "domain":
+        named = next((d for d in schema.string_domain if d.name == feature.domain), None)
+        return sorted(named.value) if named else feature.domain
+    if kind == "string_domain":
+        return sorted(feature.string_domain.value)
+    if kind == "int_domain":
+        d = feature.int_domain
+        return (d.min if d.HasField("min") else None, d.max if d.HasField("max") else None)
+    if kind == "float_domain":
+        d = feature.float_domain
+        return (d.min if d.HasField("min") else None, d.max if d.HasField("max") else None)
+    return None
+
+
+def schema_changes(before: schema_pb2.Schema, after: schema_pb2.Schema) -> list[Change]:
+    """Features added or removed, and changed type, presence or domain."""
+    a = {f.name: f for f in before.feature}
+    b = {f.name: f for f in after.feature}
+    changes = []
+    for name in sorted(a.keys() | b.keys()):
+        if name not in b:
+            changes.append(Change(f"feature {name}", schema_pb2.FeatureType.Name(a[name].type), None))
+            continue
+        if name not in a:
+            changes.append(Change(f"feature {name}", None, schema_pb2.FeatureType.Name(b[name].type)))
+            continue
+        fa, fb = a[name], b[name]
+        if fa.type != fb.type:
+            changes.append(
+                Change(
+                    f"{name}.type", schema_pb2.FeatureType.Name(fa.type), schema_pb2.FeatureType.Name(fb.type)
+                )
+            )
+        if fa.presence.min_fraction != fb.presence.min_fraction:
+            changes.append(
+                Change(f"{name}.presence.min_fraction", fa.presence.min_fraction, fb.presence.min_fraction)
+            )
+        domain_a, domain_b = _domain(fa, before), _domain(fb, after)
+        if domain_a != domain_b:
+            if isinstance(domain_a, list) and isinstance(domain_b, list):
+                added = sorted(set(domain_b) - set(domain_a))
+                removed = sorted(set(domain_a) - set(domain_b))
+                changes.append(
+                    Change(f"{name}.domain", f"-{removed}" if removed else "", f"+{added}" if added else "")
+                )
+            else:
+                changes.append(Change(f"{name}.domain", domain_a, domain_b))
+    return changes
+
+
+def _flatten(prefix: str, value: object, out: dict[str, object]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = value
+
+
+def parameter_changes(before: dict[str, object], after: dict[str, object]) -> list[Change]:
+    """Changed leaves of two nested parameter dicts (JSON strings are parsed first)."""
+    flat_a: dict[str, object] = {}
+    flat_b: dict[str, object] = {}
+    for source, flat in ((before, flat_a), (after, flat_b)):
+        for key, value in source.items():
+            if isinstance(value, str) and value[:1] in "{[":
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+            _flatten(key, value, flat)
+    return [
+        Change(key, flat_a.get(key), flat_b.get(key))
+        for key in sorted(flat_a.keys() | flat_b.keys())
+        if flat_a.get(key) != flat_b.get(key)
+    ]
+
+
+def metric_changes(before: dict[str, float], after: dict[str, float]) -> list[Change]:
+    return [Change(name, before.get(name), after.get(name)) for name in sorted(before.keys() | after.keys())]
+
+
+def _first_output(report: RunReport, component_id: str, key: str):
+    component = report.component(component_id)
+    records = component.outputs.get(key) if component else None
+    return records[0] if records else None
+
+
+def _load_schema(report: RunReport) -> schema_pb2.Schema | None:
+    record = _first_output(report, "schema", "schema")
+    if record is None or not os.path.exists(os.path.join(record.uri, "schema.pbtxt")):
+        return None
+    return schema_proto(record)
+
+
+def _training_parameters(store: metadata_store.MetadataStore, report: RunReport) -> dict[str, object]:
+    component = report.component("trainer")
+    if component is None or component.execution_id is None:
+        return {}
+    [execution] = store.get_executions_by_id([component.execution_id])
+    keep = ("train_args", "eval_args", "custom_config", "run_fn", "module_path")
+    values = {k: property_value(v) for k, v in execution.custom_properties.items() if k in keep}
+    values.update({k: property_value(v) for k, v in execution.properties.items() if k in keep})
+    return values
+
+
+def _statistics_drift(
+    report_a: RunReport, report_b: RunReport, schema: schema_pb2.Schema | None, diff: RunDiff
+):
+    from ml_lifecycle.components.drift_validator.core import compute_drift
+
+    stats_a = _first_output(report_a, "statistics_gen", "statistics")
+    stats_b = _first_output(report_b, "statistics_gen", "statistics")
+    if stats_a is None or stats_b is None or schema is None:
+        diff.drift_note = "statistics or schema missing in one of the runs"
+        return
+    if stats_a.id == stats_b.id:
+        diff.drift_note = "both runs share the same statistics artifact"
+        return
+    train_a, train_b = statistics_protos(stats_a).get("train"), statistics_protos(stats_b).get("train")
+    if train_a is None or train_b is None:
+        diff.drift_note = "no train split statistics in one of the runs"
+        return
+    result = compute_drift(train_b, train_a, schema)
+    diff.drift = [
+        FeatureDriftChange(item.feature, item.measure, item.score, item.threshold, item.flagged)
+        for item in result.features
+    ]
+
+
+def diff_runs(
+    store: metadata_store.MetadataStore,
+    pipeline_name: str,
+    run_a: str,
+    run_b: str,
+    component_ids: list[str],
+) -> RunDiff:
+    """Compares run B with run A (A is the reference: 'before')."""
+    report_a = describe_run(store, pipeline_name, run_a, component_ids)
+    report_b = describe_run(store, pipeline_name, run_b, component_ids)
+    diff = RunDiff(run_a, run_b, Change("span", report_a.span, report_b.span))
+    splits = sorted(report_a.examples_per_split.keys() | report_b.examples_per_split.keys())
+    diff.examples_per_split = [
+        Change(split, report_a.examples_per_split.get(split), report_b.examples_per_split.get(split))
+        for split in splits
+    ]
+    schema_a, schema_b = _load_schema(report_a), _load_schema(report_b)
+    if schema_a is not None and schema_b is not None:
+        diff.schema = schema_changes(schema_a, schema_b)
+    _statistics_drift(report_a, report_b, schema_b, diff)
+    diff.training = parameter_changes(
+        _training_parameters(store, report_a), _training_parameters(store, report_b)
+    )
+    diff.metrics = metric_changes(
+        {m.name: m.candidate for m in report_a.metrics}, {m.name: m.candidate for m in report_b.metrics}
+    )
+    diff.blessed = Change("blessed", report_a.blessed, report_b.blessed)
+    diff.pushed_version = Change("pushed_version", report_a.pushed_version, report_b.pushed_version)
+    return diff

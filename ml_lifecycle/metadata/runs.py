@@ -1,0 +1,276 @@
+"""What one pipeline run did, read back from MLMD and the artifacts it points to.
+
+Used for the summary `lifecycle run` prints after each span: rows, anomalies, metrics against
+the baseline, blessing, model check and the pushed version.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml_metadata import metadata_store
+
+from ml_lifecycle.datasets.schema_file import SCHEMA_FILE_NAME, read_schema
+from ml_lifecycle.store.queries import ArtifactRecord, ComponentRun, component_runs
+
+OVERALL = "overall"
+
+
+@dataclass
+class MetricComparison:
+    name: str
+    candidate: float
+    baseline: float | None = None
+
+    @property
+    def change(self) -> float | None:
+        return None if self.baseline is None else self.candidate - self.baseline
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    components: list[ComponentRun]
+    span: int | None = None
+    examples_per_split: dict[str, int] = field(default_factory=dict)
+    anomalies: list[str] = field(default_factory=list)
+    metrics: list[MetricComparison] = field(default_factory=list)
+    blessed: bool | None = None
+    model_check_passed: bool | None = None
+    model_check_reason: str = ""
+    pushed_version: str | None = None
+    pushed_path: str | None = None
+    drift: dict[str, object] = field(default_factory=dict)  # DriftReport custom properties
+    concept_drift: dict[str, object] = field(default_factory=dict)
+
+    def component(self, component_id: str) -> ComponentRun | None:
+        return next((c for c in self.components if c.component_id == component_id), None)
+
+    @property
+    def cached_components(self) -> list[str]:
+        return [c.component_id for c in self.components if c.state == "CACHED"]
+
+
+def _first(component: ComponentRun | None, key: str, side: str = "outputs") -> ArtifactRecord | None:
+    if component is None:
+        return None
+    records = getattr(component, side).get(key) or []
+    return records[0] if records else None
+
+
+def _split_names(artifact: ArtifactRecord) -> list[str]:
+    return json.loads(str(artifact.properties.get("split_names") or "[]"))
+
+
+def examples_per_split(statistics: ArtifactRecord) -> dict[str, int]:
+    return {
+        split: sum(d.num_examples for d in proto.datasets)
+        for split, proto in statistics_protos(statistics).items()
+    }
+
+
+def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
+    """Each split's DatasetFeatureStatisticsList of an ExampleStatistics artifact."""
+    from tfx.components.statistics_gen import stats_artifact_utils
+    from tfx.types import standard_artifacts
+
+    split_names = str(record.properties.get("split_names") or "[]")
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.uri = record.uri
+    artifact.split_names = split_names
+    return {
+        split: stats_artifact_utils.load_statistics(artifact, split).proto()
+        for split in json.loads(split_names)
+    }
+
+
+def schema_proto(record: ArtifactRecord):
+    """The `schema_pb2.Schema` of a Schema artifact (its `schema.pbtxt`)."""
+    return read_schema(Path(record.uri) / SCHEMA_FILE_NAME)
+
+
+def anomalies_protos(anomalies: ArtifactRecord) -> dict[str, object]:
+    """Split -> `anomalies_pb2.Anomalies` of an ExampleAnomalies artifact (splits with no file left out)."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    protos = {}
+    for split in _split_names(anomalies):
+        path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
+        if not os.path.exists(path):
+            continue
+        proto = anomalies_pb2.Anomalies()
+        with open(path, "rb") as handle:
+            proto.ParseFromString(handle.read())
+        protos[split] = proto
+    return protos
+
+
+def anomaly_lines(anomalies: ArtifactRecord) -> list[str]:
+    from ml_lifecycle.components.anomaly_gate.core import feature_anomalies
+
+    lines = []
+    for split, proto in anomalies_protos(anomalies).items():
+        lines += [f"[{a.split}] {a.feature}: {a.description}" for a in feature_anomalies(split, proto)]
+    return lines
+
+
+@dataclass(frozen=True)
+class SliceMetrics:
+    """One TFMA slice of a ModelEvaluation: the candidate's metrics and the baseline's, if evaluated."""
+
+    slice: dict[str, object]  # {} is the overall slice; {"trip_start_hour": 7} one feature value
+    candidate: dict[str, float]
+    baseline: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.slice.items()) or OVERALL
+
+    @property
+    def single_class(self) -> bool:
+        """All of the slice's labels are one class: its AUC is undefined (TFMA reports 0 or NaN)."""
+        mean_label = self.candidate.get("mean_label")
+        return mean_label is not None and (mean_label <= 0.0 or mean_label >= 1.0)
+
+
+def slice_metrics(evaluation: ArtifactRecord) -> list[SliceMetrics]:
+    """Every slice's scalar metrics of a ModelEvaluation (TFMA's `load_metrics`), overall first.
+
+    Diffs against the baseline are left out (candidate minus baseline, computable from both).
+    """
+    import tensorflow_model_analysis as tfma
+
+    slices = []
+    for metrics in tfma.load_metrics(evaluation.uri):
+        key = {}
+        for single in metrics.slice_key.single_slice_keys:
+            kind = single.WhichOneof("kind")
+            key[single.column] = getattr(single, kind) if kind else None
+            if isinstance(key[single.column], bytes):
+                key[single.column] = key[single.column].decode("utf-8", "replace")
+        values: dict[str, dict[str, float]] = {"candidate": {}, "baseline": {}}
+        for entry in metrics.metric_keys_and_values:
+            if entry.key.is_diff or entry.value.WhichOneof("type") != "double_value":
+                continue
+            values.setdefault(entry.key.model_name or "candidate", {})[entry.key.name] = (
+                entry.value.double_value.value
+            )
+        slices.append(SliceMetrics(key, values["candidate"], values["baseline"]))
+    return sorted(slices, key=_slice_order)
+
+
+def _slice_order(metrics: SliceMetrics) -> tuple:
+    """Overall first, then by column, numbers in numeric order (hour 9 before hour 10)."""
+    values = tuple(
+        (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in metrics.slice.values()
+    )
+    return (len(metrics.slice), tuple(metrics.slice), values)
+
+
+def overall_metrics(evaluation: ArtifactRecord) -> list[MetricComparison]:
+    """Overall-slice metrics of the candidate, with the baseline's where one was evaluated."""
+    overall = next((s for s in slice_metrics(evaluation) if not s.slice), None)
+    if overall is None:
+        return []
+    return [
+        MetricComparison(name, overall.candidate[name], overall.baseline.get(name))
+        for name in sorted(overall.candidate)
+    ]
+
+
+def validation_failures(evaluation: ArtifactRecord) -> list[str]:
+    """Why the Evaluator did not bless: TFMA's threshold failures, one line per slice and metric.
+
+    Empty when validation passed (or the evaluation wrote no validation result).
+    """
+    import tensorflow_model_analysis as tfma
+
+    if not glob.glob(os.path.join(evaluation.uri, "validations*")):
+        return []
+    result = tfma.load_validation_result(evaluation.uri)
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        slice_name = (
+            ", ".join(
+                f"{k.column}={getattr(k, k.WhichOneof('kind'))}"
+                for k in per_slice.slice_key.single_slice_keys
+            )
+            or OVERALL
+        )
+        for failure in per_slice.failures:
+            value = failure.metric_value
+            shown = f" = {value.double_value.value:.4f}" if value.WhichOneof("type") == "double_value" else ""
+            lines.append(f"{slice_name}: {failure.metric_key.name}{shown}: {failure.message}")
+    return lines
+
+
+def evaluation_record(report: RunReport) -> ArtifactRecord | None:
+    """The run's ModelEvaluation (TFMA output), or None when its Evaluator did not run."""
+    return _first(report.component("evaluator"), "evaluation")
+
+
+def not_pushed_reason(report: RunReport) -> str:
+    """Why the run's candidate was not pushed ("" when it was): the failed component, TFMA's
+    threshold failures, or the model check's reason."""
+    if report.pushed_version:
+        return ""
+    failed = next((c.component_id for c in report.components if c.state == "FAILED"), None)
+    if failed:
+        return f"run failed in {failed}"
+    if report.blessed is None:
+        return "not evaluated"
+    if not report.blessed:
+        evaluation = evaluation_record(report)
+        failures = validation_failures(evaluation) if evaluation else []
+        return "not blessed: " + ("; ".join(failures) or "below the evaluation thresholds")
+    if report.model_check_passed is False:
+        return f"model check failed: {report.model_check_reason or 'no reason recorded'}"
+    return "blessed, but the Pusher did not push"
+
+
+def describe_run(
+    store: metadata_store.MetadataStore,
+    pipeline_name: str,
+    run_id: str,
+    component_ids: tuple[str, ...] | list[str],
+) -> RunReport:
+    """Gathers a run's facts. Component ids follow the pipeline's stable ids."""
+    components = component_runs(store, pipeline_name, run_id, component_ids)
+    report = RunReport(run_id=run_id, components=components)
+    by_id = {c.component_id: c for c in components}
+
+    examples = _first(by_id.get("example_gen"), "examples")
+    if examples is not None:
+        span = examples.properties.get("span")
+        report.span = int(span) if span is not None else None
+    statistics = _first(by_id.get("statistics_gen"), "statistics")
+    if statistics is not None:
+        report.examples_per_split = examples_per_split(statistics)
+    anomalies = _first(by_id.get("example_validator"), "anomalies")
+    if anomalies is not None:
+        report.anomalies = anomaly_lines(anomalies)
+    evaluation = _first(by_id.get("evaluator"), "evaluation")
+    if evaluation is not None:
+        report.metrics = overall_metrics(evaluation)
+    blessing = _first(by_id.get("evaluator"), "blessing")
+    if blessing is not None:
+        report.blessed = blessing.properties.get("blessed") == 1
+    check = _first(by_id.get("model_check"), "blessing")
+    if check is not None:
+        report.model_check_passed = check.properties.get("blessed") == 1
+        report.model_check_reason = str(check.properties.get("reason") or "")
+    drift = _first(by_id.get("drift_validator"), "report")
+    if drift is not None:
+        report.drift = dict(drift.properties)
+    concept = _first(by_id.get("concept_drift_check"), "report")
+    if concept is not None:
+        report.concept_drift = dict(concept.properties)
+    pushed = _first(by_id.get("pusher"), "pushed_model")
+    if pushed is not None and pushed.properties.get("pushed") == 1:
+        report.pushed_version = str(pushed.properties.get("pushed_version"))
+        report.pushed_path = str(pushed.properties.get("pushed_destination"))
+    return report

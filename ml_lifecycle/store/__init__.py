@@ -1,0 +1,1 @@
+"""The ML Metadata store: opening it from the config (connection) and typed queries over it."""
