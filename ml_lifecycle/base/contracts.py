@@ -1,0 +1,154 @@
+"""Names more than one package relies on, written once: component ids, verdicts, MLMD property
+names, artifact file names, signature names, schema environments, and the typed codec of the
+drift report's per-feature scores.
+
+A name here is a contract between a writer (a component, the Trainer, the Pusher) and its
+readers (the metadata API, the server, reports, the CLI). Changing one changes what existing
+stores and pushed models are read as, so they change only with a migration in mind.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+
+
+class ComponentId(str, enum.Enum):
+    """Stable TFX node ids: MLMD contexts, caching and every report key on them, in DAG order."""
+
+    EXAMPLE_GEN = "example_gen"
+    STATISTICS_GEN = "statistics_gen"
+    SCHEMA = "schema"
+    EXAMPLE_VALIDATOR = "example_validator"
+    BASELINE_STATISTICS_RESOLVER = "baseline_statistics_resolver"
+    DRIFT_VALIDATOR = "drift_validator"
+    ANOMALY_GATE = "anomaly_gate"
+    PUSHED_MODEL_RESOLVER = "pushed_model_resolver"
+    CONCEPT_DRIFT_CHECK = "concept_drift_check"
+    TRANSFORM = "transform"
+    TRAINER = "trainer"
+    BASELINE_RESOLVER = "latest_blessed_model_resolver"
+    EVALUATOR = "evaluator"
+    MODEL_CHECK = "model_check"
+    PUSHER = "pusher"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Every node of `create_pipeline`, in DAG order (the run summary and reports list them so).
+COMPONENT_IDS: tuple[str, ...] = tuple(c.value for c in ComponentId)
+
+
+class DriftVerdict(str, enum.Enum):
+    """The `verdict` property of a DriftReport."""
+
+    NO_BASELINE = "no_baseline"  # the first span: nothing to compare against
+    OK = "ok"
+    DRIFT = "drift"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConceptVerdict(str, enum.Enum):
+    """The `verdict` property of a ConceptDriftReport."""
+
+    NO_PUSHED_MODEL = "no_pushed_model"
+    OK = "ok"
+    CONCEPT_DRIFT = "concept_drift"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Custom artifact types: MLMD type names in every existing store.
+DRIFT_REPORT_TYPE = "DriftReport"
+CONCEPT_DRIFT_REPORT_TYPE = "ConceptDriftReport"
+
+
+class Prop:
+    """Custom property names on artifacts, written by components and read by the metadata API."""
+
+    SPAN = "span"
+    VERDICT = "verdict"
+    POLICY = "policy"
+    BASELINE_SPAN = "baseline_span"
+    DRIFTED_FEATURE_COUNT = "drifted_feature_count"
+    MAX_SCORE = "max_score"
+    DATASET_DRIFT = "dataset_drift"
+    EXAMPLE_COUNT_RATIO = "example_count_ratio"
+    FEATURE_SCORES = "feature_scores"
+    SUMMARY = "summary"
+    METRIC = "metric"
+    BLESSED_VALUE = "blessed_value"
+    CURRENT_VALUE = "current_value"
+    MAX_DROP = "max_drop"
+    CONCEPT_DRIFT = "concept_drift"
+    PUSHED_MODEL_ID = "pushed_model_id"
+    # Written by TFX itself: the Evaluator on a ModelBlessing, the Pusher on a PushedModel.
+    BLESSED = "blessed"
+    CURRENT_MODEL_ID = "current_model_id"
+    PUSHED = "pushed"
+    PUSHED_VERSION = "pushed_version"
+    PUSHED_DESTINATION = "pushed_destination"
+
+
+class ArtifactFile:
+    """File names inside artifact directories."""
+
+    SCHEMA = "schema.pbtxt"  # a Schema artifact, and every curated schema
+    SCHEMA_DIFF = "SchemaDiff.pb"  # ExampleValidator's anomalies, per split
+    DRIFT_TABLE = "drift.json"
+    DRIFT_ANOMALIES = "anomalies.pb"
+    CONCEPT_DRIFT_RESULT = "concept_drift.json"
+    # TF Serving's warmup records inside a SavedModel (ModelCheck writes, the server replays).
+    WARMUP_REQUESTS = "assets.extra/tf_serving_warmup_requests"
+
+
+# The exported model's signatures (the Trainer writes both; the server and ModelCheck call them).
+SERVING_SIGNATURE = "serving_default"  # serialized tf.Example in, scores out
+RAW_SIGNATURE = "serving_raw"  # one dense tensor per raw feature
+
+
+class SchemaEnvironment:
+    """Environments of the curated schema: the label is in TRAINING, not in SERVING."""
+
+    TRAINING = "TRAINING"
+    SERVING = "SERVING"
+
+
+@dataclass(frozen=True)
+class FeatureScore:
+    """One feature's drift against the baseline span, as the DriftReport records it."""
+
+    score: float  # the comparator's distance (L-infinity or Jensen-Shannon)
+    threshold: float
+    drifted: bool  # the distribution or its presence drifted
+    psi: float | None  # population stability index, where the feature has bins
+
+
+def encode_feature_scores(scores: dict[str, FeatureScore]) -> str:
+    """The DriftReport's `feature_scores` property: JSON, one object per feature, named fields."""
+    return json.dumps(
+        {
+            name: {"score": s.score, "threshold": s.threshold, "drifted": s.drifted, "psi": s.psi}
+            for name, s in scores.items()
+        }
+    )
+
+
+def decode_feature_scores(text: str | None) -> dict[str, FeatureScore]:
+    """Reads `feature_scores`, in today's named form or the positional `[score, threshold,
+    drifted, psi]` lists that stores written before it hold."""
+    scores = {}
+    for name, value in json.loads(text or "{}").items():
+        if isinstance(value, dict):
+            score, threshold, drifted, psi = (value["score"], value["threshold"], value["drifted"], value["psi"])
+        else:
+            score, threshold, drifted, psi = value
+        scores[name] = FeatureScore(
+            float(score), float(threshold), bool(drifted), None if psi is None else float(psi)
+        )
+    return scores
