@@ -3,7 +3,6 @@
 
 VENV := .venv
 BIN := $(VENV)/bin
-export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 DEMO_SPANS ?= 1:3
 
@@ -17,8 +16,11 @@ demo: setup
 	$(BIN)/lifecycle report
 	$(BIN)/lifecycle runs
 
+# ruff, the layer contract (pyproject.toml [tool.importlinter], checked on the installed
+# layout), then every test tier.
 test: setup
 	$(BIN)/ruff check .
+	bash scripts/lint_imports.sh
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
@@ -28,8 +30,8 @@ lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: setup
-	$(BIN)/python benchmarks/pipeline_wall.py
-	$(BIN)/python benchmarks/drift_cost.py
+	$(BIN)/python -m benchmarks.pipeline_wall
+	$(BIN)/python -m benchmarks.drift_cost
 	$(BIN)/python -m benchmarks.serving
 
 # StatisticsGen and Transform rows/s, in-memory vs multi-processing Beam, on 1M rows (~10 min).

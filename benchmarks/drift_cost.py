@@ -5,13 +5,12 @@ model to check), then prints, for span 2, each drift step's seconds (baseline re
 data-drift check, the pushed-model resolution and the concept-drift check) against the whole
 run measured in the same process. Target: under 10% of the run.
 
-    .venv/bin/python benchmarks/drift_cost.py [--work-dir DIR]
+    .venv/bin/python -m benchmarks.drift_cost [--work-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -28,8 +27,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", default=None)
     args = parser.parse_args()
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
     from ml_lifecycle.pipeline.runners.local import run_span
 
     from ml_lifecycle.config.project import load_config

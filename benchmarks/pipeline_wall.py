@@ -22,7 +22,7 @@ Span preparation (ours) and the raw-row copy (reference) happen here before any 
 `lifecycle run` nor the shipped example prepares data, and re-preparing would change
 ExampleGen's input fingerprint and defeat the warm rerun.
 
-    .venv/bin/python benchmarks/pipeline_wall.py --span 1 [--work-dir DIR] [--json-out FILE]
+    .venv/bin/python -m benchmarks.pipeline_wall --span 1 [--work-dir DIR] [--json-out FILE]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ml_lifecycle import TENSORFLOW_ENV
 from ml_lifecycle.config.project import PipelineConfig, load_config
 from ml_lifecycle.datasets.prepare import SPAN_FILE_NAME, prepare_spans, read_source, span_numbers
 
@@ -52,8 +53,9 @@ REFERENCE_SCRIPT = HERE / "_reference_taxi.py"
 RATIO_TARGET = 0.5
 OURS_WARM_TARGET_S = 15.0
 WARM_SLOW_S = 0.5
-# Forced for every child: Keras 3 breaks TFX 1.16's trainers; level 2 hides TF's INFO/WARNING.
-CHILD_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+# Forced for every child, the reference pipeline too (it never imports ml_lifecycle): the
+# package's TensorFlow settings; level 2 hides TF's INFO/WARNING.
+CHILD_ENV = {**TENSORFLOW_ENV, "TF_CPP_MIN_LOG_LEVEL": "2"}
 # Untimed, before the first measured run: whichever pipeline ran first would otherwise also pay
 # for reading TF & co. from disk into the page cache.
 PRIME_IMPORTS = "import tensorflow, tensorflow_transform, tensorflow_model_analysis, tfx.v1"

@@ -43,11 +43,13 @@ from pathlib import Path
 
 import psutil
 
+from ml_lifecycle import TENSORFLOW_ENV
+
 HERE = Path(__file__).resolve()
 REPO_ROOT = HERE.parents[1]
 MODES = ("in_memory", "multi_processing")
 RATIO_TARGET = 1.7
-CHILD_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+CHILD_ENV = {**TENSORFLOW_ENV, "TF_CPP_MIN_LOG_LEVEL": "2"}
 SAMPLE_SECONDS = 0.2
 
 

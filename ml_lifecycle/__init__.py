@@ -15,7 +15,11 @@ from __future__ import annotations
 import importlib
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# What TensorFlow must see before it loads Keras; child processes that run TFX code without
+# importing this package first (benchmarks' reference pipeline) are given the same.
+TENSORFLOW_ENV = {"TF_USE_LEGACY_KERAS": "1"}
+for _name, _value in TENSORFLOW_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 _ARTIFACT_TYPES = {
     "DriftReport": "ml_lifecycle.components.drift_validator.component",

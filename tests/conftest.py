@@ -8,8 +8,7 @@ import csv
 import os
 from pathlib import Path
 
-# Before anything imports TensorFlow: Keras 2 for TFX 1.16, and fewer C++ log lines.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# Fewer C++ log lines (Keras 2 for TFX 1.16 is chosen by importing ml_lifecycle).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402

@@ -5,15 +5,20 @@ Each command reads only the store and artifact files through `metadata.client.Me
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+from typing import TYPE_CHECKING
 
-
-def _client(args):
-    from ml_lifecycle.cli.main import _load
+if TYPE_CHECKING:
+    from ml_lifecycle.config.project import PipelineConfig
     from ml_lifecycle.metadata.client import MetadataClient
 
-    return MetadataClient.from_config(_load(args))
+
+def _client(config: PipelineConfig) -> MetadataClient:
+    from ml_lifecycle.metadata.client import MetadataClient
+
+    return MetadataClient.from_config(config)
 
 
 def format_runs(runs, pushed_by_run: dict[str, str]) -> str:
@@ -32,8 +37,8 @@ def format_runs(runs, pushed_by_run: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def cmd_runs(args) -> int:
-    client = _client(args)
+def cmd_runs(config: PipelineConfig, args: argparse.Namespace) -> int:
+    client = _client(config)
     runs = client.runs()
     if not runs:
         print("no pipeline runs recorded yet (run `lifecycle run` first)")
@@ -58,8 +63,8 @@ def format_artifacts(entries) -> str:
     return "\n".join(lines)
 
 
-def cmd_artifacts(args) -> int:
-    entries = _client(args).artifacts(args.type, args.span)
+def cmd_artifacts(config: PipelineConfig, args: argparse.Namespace) -> int:
+    entries = _client(config).artifacts(args.type, args.span)
     if not entries:
         print("no artifacts match")
         return 0
@@ -67,8 +72,8 @@ def cmd_artifacts(args) -> int:
     return 0
 
 
-def cmd_lineage(args) -> int:
-    graph = _client(args).lineage(args.reference, "downstream" if args.down else "upstream", args.max_hops)
+def cmd_lineage(config: PipelineConfig, args: argparse.Namespace) -> int:
+    graph = _client(config).lineage(args.reference, "downstream" if args.down else "upstream", args.max_hops)
     if args.format == "dot":
         print(graph.to_dot())
     elif args.format == "json":
@@ -121,8 +126,8 @@ def format_diff(diff) -> str:
     return "\n".join(lines)
 
 
-def cmd_diff(args) -> int:
-    client = _client(args)
+def cmd_diff(config: PipelineConfig, args: argparse.Namespace) -> int:
+    client = _client(config)
     print(format_diff(client.diff(args.run_a, args.run_b)))
     return 0
 

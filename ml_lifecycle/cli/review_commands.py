@@ -6,8 +6,20 @@ here and exports the labelled ones as a span that `lifecycle run --span N` train
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
+from typing import TYPE_CHECKING
+
+from ml_lifecycle.base.errors import LifecycleError
+
+if TYPE_CHECKING:
+    from ml_lifecycle.config.project import PipelineConfig
+
+
+
+class ReviewQueueMissingError(LifecycleError, FileNotFoundError):
+    """The configured review queue does not exist yet."""
 
 
 def register(commands) -> None:
@@ -37,17 +49,15 @@ def _queue(config):
 
     path = config.serving.review.resolve_queue_path(config.work_dir)
     if not path.exists():
-        raise ValueError(
+        raise ReviewQueueMissingError(
             f"no review queue at {path} (serving.review.queue_path): nothing has been queued yet; "
             "the server queues predictions when serving.review.automation is assist or partial"
         )
     return ReviewQueue(path)
 
 
-def cmd_review_list(args) -> int:
-    from ml_lifecycle.cli.main import _load
+def cmd_review_list(config: PipelineConfig, args: argparse.Namespace) -> int:
 
-    config = _load(args)
     queue = _queue(config)
     items = queue.labelled()[: args.limit] if args.labelled else queue.pending(args.limit)
     if args.json:
@@ -72,19 +82,16 @@ def cmd_review_list(args) -> int:
     return 0
 
 
-def cmd_review_label(args) -> int:
-    from ml_lifecycle.cli.main import _load
+def cmd_review_label(config: PipelineConfig, args: argparse.Namespace) -> int:
 
-    item = _queue(_load(args)).label(args.id, args.label)
+    item = _queue(config).label(args.id, args.label)
     print(f"item {item.id}: label {item.label} (model score {item.score:.3f})")
     return 0
 
 
-def cmd_review_export(args) -> int:
-    from ml_lifecycle.cli.main import _load
+def cmd_review_export(config: PipelineConfig, args: argparse.Namespace) -> int:
     from ml_lifecycle.serving.review import export_span
 
-    config = _load(args)
     queue = _queue(config)
     path = export_span(queue, config.dataset, config.data_root_path, args.span, force=args.force)
     rows = sum(1 for _ in path.open()) - 1

@@ -7,16 +7,27 @@ takes effect without a restart and the server persists it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import threading
 import time
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
+
+from ml_lifecycle.base.errors import LifecycleError, UsageError
+
+if TYPE_CHECKING:
+    from ml_lifecycle.config.project import PipelineConfig
 
 
-class ServerUnreachableError(ValueError):
+class ServerUnreachableError(LifecycleError, ValueError):
     """No server answers at the given URL."""
+
+
+class ServerAnswerError(LifecycleError, ValueError):
+    """The server refused a request (its 4xx `{"error": ...}` message)."""
 
 
 def register(commands) -> None:
@@ -65,11 +76,9 @@ def register(commands) -> None:
     alerts.set_defaults(handler=cmd_alerts)
 
 
-def cmd_serve(args) -> int:
-    from ml_lifecycle.cli.main import _load
+def cmd_serve(config: PipelineConfig, args: argparse.Namespace) -> int:
     from ml_lifecycle.serving.server import build_server
 
-    config = _load(args)
     server = build_server(config, host=args.host, port=args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -105,19 +114,17 @@ def rollout_request(args, default_fraction: float | None) -> dict:
         if args.off:
             return {"action": "shadow_off"}
         if args.version is None:
-            raise ValueError("lifecycle rollout shadow: give a VERSION, or --off")
+            raise UsageError("lifecycle rollout shadow: give a VERSION, or --off")
         return {"action": "shadow", "version": args.version}
     if action == "blue-green":
         return {"action": "blue_green", "blue": args.blue, "green": args.green, "color": args.active}
     if action == "switch":
         return {"action": "switch", "color": args.to}
-    raise ValueError(f"unknown rollout action {action!r}")
+    raise UsageError(f"unknown rollout action {action!r}")
 
 
-def cmd_rollout(args) -> int:
-    from ml_lifecycle.cli.main import _load
+def cmd_rollout(config: PipelineConfig, args: argparse.Namespace) -> int:
 
-    config = _load(args)
     url = args.url or _default_url(config)
     model = args.model or config.serving_model_name
     path = f"/v1/admin/models/{model}/rollout"
@@ -129,10 +136,8 @@ def cmd_rollout(args) -> int:
     return 0
 
 
-def cmd_alerts(args) -> int:
-    from ml_lifecycle.cli.main import _load
+def cmd_alerts(config: PipelineConfig, args: argparse.Namespace) -> int:
 
-    config = _load(args)
     answer = http_json("GET", (args.url or _default_url(config)) + "/v1/alerts")
     if args.json:
         print(json.dumps(answer, indent=1))
@@ -177,7 +182,7 @@ def _default_url(config) -> str:
 
 
 def http_json(method: str, url: str, body: dict | None = None, timeout: float = 30.0) -> dict:
-    """One JSON request; the server's 4xx `{"error": ...}` becomes a ValueError with its message."""
+    """One JSON request; the server's 4xx `{"error": ...}` becomes a ServerAnswerError with its message."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
@@ -190,7 +195,7 @@ def http_json(method: str, url: str, body: dict | None = None, timeout: float = 
             message = json.loads(error.read()).get("error", "")
         except ValueError:
             message = ""
-        raise ValueError(f"{method} {url}: HTTP {error.code}: {message or error.reason}") from error
+        raise ServerAnswerError(f"{method} {url}: HTTP {error.code}: {message or error.reason}") from error
     except (urllib.error.URLError, OSError) as error:
         raise ServerUnreachableError(
             f"{url}: no server answers ({getattr(error, 'reason', error)}); start one with `lifecycle serve`"

@@ -55,7 +55,6 @@ def venv_kernel(tmp_path_factory):
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JUPYTER_PATH", str(root))
-        patch.setenv("TF_USE_LEGACY_KERAS", "1")
         yield KERNEL
 
 

@@ -6,7 +6,14 @@ come from the config's `kubeflow` section, the Beam runner and its options from 
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml_lifecycle.base.errors import UsageError
+
+if TYPE_CHECKING:
+    from ml_lifecycle.config.project import PipelineConfig
 
 
 def _span_rows(config, span: int) -> int:
@@ -20,13 +27,11 @@ def _span_rows(config, span: int) -> int:
     return check_span(config.dataset, config.data_root_path, span).rows
 
 
-def cmd_compile(args) -> int:
-    from ml_lifecycle.cli.main import _load
+def cmd_compile(config: PipelineConfig, args: argparse.Namespace) -> int:
     from ml_lifecycle.pipeline.runners.kubeflow_v2 import compile_kubeflow_v2
 
     if args.span < 1:
-        raise ValueError(f"--span {args.span}: spans are numbered from 1")
-    config = _load(args)
+        raise UsageError(f"--span {args.span}: spans are numbered from 1")
     compiled = compile_kubeflow_v2(config, args.span, Path(args.out), _span_rows(config, args.span))
     print(
         f"wrote {compiled.path}: {args.target} spec of {config.pipeline_name} for span {compiled.span}, "

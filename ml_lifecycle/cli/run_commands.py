@@ -1,0 +1,133 @@
+"""`lifecycle run --span N | --spans A:B`: run the pipeline one span at a time, then summarise each
+run from ML Metadata (rows, anomalies, drift, metrics against the baseline, blessing, push)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from ml_lifecycle.base.contracts import ConceptVerdict, DriftVerdict, Prop
+from ml_lifecycle.base.errors import UsageError
+
+if TYPE_CHECKING:
+    from ml_lifecycle.config.project import PipelineConfig
+
+EXIT_RUN_FAILED = 1
+
+
+def parse_spans(args: argparse.Namespace) -> list[int]:
+    if args.span is not None:
+        return [args.span]
+    if args.spans:
+        first, sep, last = args.spans.partition(":")
+        if not sep or not first.isdigit() or not last.isdigit() or int(first) > int(last):
+            raise UsageError(f"--spans {args.spans!r}: expected A:B with 1 <= A <= B, e.g. 1:3")
+        return list(range(int(first), int(last) + 1))
+    raise UsageError("give --span N or --spans A:B")
+
+
+def _format_report(report, outcome) -> str:
+    lines = []
+    status = "FAILED" if outcome.error else "COMPLETE"
+    cached = report.cached_components if report else []
+    cache_note = f", {len(cached)} of {len(report.components)} components from cache" if cached else ""
+    lines.append(
+        f"span {outcome.span}: {status} in {outcome.seconds:.1f} s{cache_note} (run {outcome.run_id})"
+    )
+    if report and report.examples_per_split:
+        splits = ", ".join(f"{k} {v}" for k, v in report.examples_per_split.items())
+        total = sum(report.examples_per_split.values())
+        lines.append(f"  rows       CSV {outcome.csv_rows} -> examples {total} ({splits})")
+    if report:
+        lines.append(f"  anomalies  {len(report.anomalies) or 'none'}")
+        lines += _drift_lines(report)
+        wanted = ("auc", "binary_accuracy", "calibration", "example_count")
+        for metric in (m for m in report.metrics if m.name in wanted):
+            baseline = (
+                f"  baseline {_value_text(metric.baseline)}  change {metric.change:+.4f}"
+                if metric.baseline is not None
+                else "  (no baseline: first blessed model)"
+                if metric.name == "auc"
+                else ""
+            )
+            lines.append(f"  {metric.name:<16} {_value_text(metric.candidate)}{baseline}")
+        if report.blessed is not None:
+            lines.append(f"  blessed    {'yes' if report.blessed else 'no (below threshold)'}")
+        if report.model_check_passed is not None:
+            check = "passed" if report.model_check_passed else f"FAILED: {report.model_check_reason}"
+            lines.append(f"  model check {check}")
+        if report.pushed_version:
+            lines.append(f"  pushed     version {report.pushed_version} -> {report.pushed_path}")
+        else:
+            lines.append("  pushed     nothing")
+    if outcome.error:
+        where = f" in {outcome.failed_component}" if outcome.failed_component else ""
+        lines.append(f"error{where}: {outcome.error}")
+        lines.append(f"  full log: {outcome.log_file}")
+    return "\n".join(lines)
+
+
+def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
+    from ml_lifecycle.metadata.client import MetadataClient
+    from ml_lifecycle.pipeline.runners.local import run_span
+    from ml_lifecycle.store.queries import RunNotFoundError
+
+    spans = parse_spans(args)
+    store = config.metadata.describe(config.metadata_file)
+    for span in spans:
+        print(f"span {span}: running the pipeline ({config.pipeline_name}, store {store})")
+        sys.stdout.flush()
+        outcome = run_span(config, span, progress=lambda line: print(line, flush=True))
+        try:
+            report = MetadataClient.from_config(config).run(outcome.run_id)
+        except RunNotFoundError:
+            report = None
+        print(_format_report(report, outcome))
+        if outcome.error:
+            return EXIT_RUN_FAILED
+    return 0
+
+
+def _drift_lines(report) -> list[str]:
+    drift, concept = report.drift, report.concept_drift
+    lines = []
+    if drift:
+        verdict = drift.get(Prop.VERDICT)
+        if verdict == DriftVerdict.NO_BASELINE:
+            lines.append("  data drift no baseline yet (first span)")
+        else:
+            lines.append(
+                f"  data drift {drift.get('drifted_feature_count', 0)} feature(s) over threshold vs span "
+                f"{drift.get('baseline_span')} (max score {float(drift.get('max_score', 0)):.3f}, "
+                f"policy {drift.get('policy')})"
+            )
+            lines += [f"             {line}" for line in str(drift.get("summary") or "").splitlines()]
+    if concept:
+        if concept.get(Prop.VERDICT) == ConceptVerdict.NO_PUSHED_MODEL:
+            lines.append("  concept drift no pushed model to check yet")
+        else:
+            drifted = concept.get(Prop.VERDICT) == ConceptVerdict.CONCEPT_DRIFT
+            lines.append(
+                f"  concept drift {'YES' if drifted else 'no'}: "
+                f"pushed model {concept.get('metric')} {float(concept['blessed_value']):.4f} at "
+                f"blessing -> {float(concept['current_value']):.4f} on this span"
+            )
+    return lines
+
+
+def _value_text(value: float) -> str:
+    return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
+
+
+def _value_text(value: float) -> str:
+    return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds `lifecycle run`."""
+    run = commands.add_parser("run", help="run the pipeline, one run per span, in order")
+    group = run.add_mutually_exclusive_group(required=True)
+    group.add_argument("--span", type=int, help="one span")
+    group.add_argument("--spans", help="an inclusive range A:B")
+    run.set_defaults(handler=cmd_run)
