@@ -116,6 +116,7 @@ def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: 
     from tfx.orchestration.metadata import sqlite_metadata_connection_config
     from tfx.orchestration.pipeline import Pipeline
 
+    from ml_lifecycle.base.contracts import ComponentId
     from ml_lifecycle.config.beam import BeamConfig
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.metadata.runs import examples_per_split
@@ -126,10 +127,12 @@ def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: 
     config = load_config(REPO_ROOT / "lifecycle.yaml", {"work_dir": str(work), "data_root": str(data_root)})
     training = config.training
     example_gen = example_gen_component(config, 1)
-    schema = ImportSchemaGen(schema_file=str(config.dataset.resolve_schema())).with_id("schema")
+    schema = ImportSchemaGen(schema_file=str(config.dataset.resolve_schema())).with_id(
+        ComponentId.SCHEMA.value
+    )
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"]
-    ).with_id("statistics_gen")
+    ).with_id(ComponentId.STATISTICS_GEN.value)
     components = [example_gen, schema, statistics_gen]
     if with_transform:
         components.append(
@@ -139,7 +142,7 @@ def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: 
                 preprocessing_fn="ml_lifecycle.models.preprocessing.preprocessing_fn",
                 custom_config=custom_config_for(config.dataset, training),
                 disable_statistics=True,
-            ).with_id("transform")
+            ).with_id(ComponentId.TRANSFORM.value)
         )
     node_ids = [component.id for component in components]
     store_path = work / "metadata.sqlite"
@@ -157,13 +160,13 @@ def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: 
     store = open_store(sqlite_metadata_connection_config(str(store_path)))
     [run_id] = list_run_ids(store, pipeline_name)
     runs = {c.component_id: c for c in component_runs(store, pipeline_name, run_id, node_ids)}
-    [statistics] = runs["statistics_gen"].outputs["statistics"]
+    [statistics] = runs[ComponentId.STATISTICS_GEN].outputs["statistics"]
     result = ModeResult(
         mode=mode,
         rows=rows,
-        stats_seconds=runs["statistics_gen"].seconds,
+        stats_seconds=runs[ComponentId.STATISTICS_GEN].seconds,
         stats_rows_counted=sum(examples_per_split(statistics).values()),
-        example_gen_seconds=runs["example_gen"].seconds,
+        example_gen_seconds=runs[ComponentId.EXAMPLE_GEN].seconds,
     )
     executions = store.get_executions_by_id([run.execution_id for run in runs.values() if run.execution_id])
     result.windows = {
@@ -176,9 +179,9 @@ def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: 
         if execution.id == run.execution_id
     }
     if with_transform:
-        [transformed] = runs["transform"].outputs["transformed_examples"]
+        [transformed] = runs[ComponentId.TRANSFORM].outputs["transformed_examples"]
         result.transform_rows = rows
-        result.transform_seconds = runs["transform"].seconds
+        result.transform_seconds = runs[ComponentId.TRANSFORM].seconds
         result.transform_rows_counted = _count_examples(transformed.uri)
     return result
 

@@ -22,8 +22,8 @@ for _name, _value in TENSORFLOW_ENV.items():
     os.environ.setdefault(_name, _value)
 
 _ARTIFACT_TYPES = {
-    "DriftReport": "ml_lifecycle.components.drift_validator.component",
-    "ConceptDriftReport": "ml_lifecycle.components.concept_drift.component",
+    "DriftReport": "ml_lifecycle.components.artifacts",
+    "ConceptDriftReport": "ml_lifecycle.components.artifacts",
 }
 
 

@@ -1,6 +1,8 @@
 """`create_pipeline(config, span)`: the TFX pipeline, wired once, run anywhere (runners are separate).
 
 Nothing here names a dataset column: features, label and slices come from `config.dataset`.
+Node ids are `ComponentId` values (base.contracts): MLMD contexts, caching and every report key
+on them, so they never change.
 """
 
 from __future__ import annotations
@@ -34,45 +36,11 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
+from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ComponentId
 from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.models.features import custom_config_for
 
 # `tfx.v1` is avoided on purpose: importing it loads google.cloud.aiplatform (~6 s per process).
-
-# Stable component ids: MLMD contexts, caching and the CLI's reports key on them.
-EXAMPLE_GEN = "example_gen"
-STATISTICS_GEN = "statistics_gen"
-SCHEMA = "schema"
-EXAMPLE_VALIDATOR = "example_validator"
-BASELINE_STATISTICS_RESOLVER = "baseline_statistics_resolver"
-DRIFT_VALIDATOR = "drift_validator"
-ANOMALY_GATE = "anomaly_gate"
-PUSHED_MODEL_RESOLVER = "pushed_model_resolver"
-CONCEPT_DRIFT_CHECK = "concept_drift_check"
-TRANSFORM = "transform"
-TRAINER = "trainer"
-BASELINE_RESOLVER = "latest_blessed_model_resolver"
-EVALUATOR = "evaluator"
-MODEL_CHECK = "model_check"
-PUSHER = "pusher"
-
-COMPONENT_IDS = (
-    EXAMPLE_GEN,
-    STATISTICS_GEN,
-    SCHEMA,
-    EXAMPLE_VALIDATOR,
-    BASELINE_STATISTICS_RESOLVER,
-    DRIFT_VALIDATOR,
-    ANOMALY_GATE,
-    PUSHED_MODEL_RESOLVER,
-    CONCEPT_DRIFT_CHECK,
-    TRANSFORM,
-    TRAINER,
-    BASELINE_RESOLVER,
-    EVALUATOR,
-    MODEL_CHECK,
-    PUSHER,
-)
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -109,7 +77,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         tfma.SlicingSpec(feature_keys=[name]) for name in config.dataset.evaluation.slice_features
     ]
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=config.dataset.label.name)],
+        model_specs=[tfma.ModelSpec(signature_name=SERVING_SIGNATURE, label_key=config.dataset.label.name)],
         slicing_specs=slices,
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
     )
@@ -134,7 +102,7 @@ def example_gen_component(config: PipelineConfig, span: int) -> CsvExampleGen:
         range_config=range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         ),
-    ).with_id(EXAMPLE_GEN)
+    ).with_id(ComponentId.EXAMPLE_GEN.value)
 
 
 def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pipeline:
@@ -149,21 +117,23 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     # The curated schema; without one, SchemaGen infers a draft (bootstrap only).
     schema_file = dataset.resolve_schema()
     if schema_file is not None:
-        schema_node = ImportSchemaGen(schema_file=str(schema_file)).with_id(SCHEMA)
+        schema_node = ImportSchemaGen(schema_file=str(schema_file)).with_id(ComponentId.SCHEMA.value)
         # With the schema, categorical integers get value histograms (for L-infinity drift).
         statistics_gen = StatisticsGen(
             examples=example_gen.outputs["examples"], schema=schema_node.outputs["schema"]
-        ).with_id(STATISTICS_GEN)
+        ).with_id(ComponentId.STATISTICS_GEN.value)
     else:
-        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+            ComponentId.STATISTICS_GEN.value
+        )
         schema_node = SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
-        ).with_id(SCHEMA)
+        ).with_id(ComponentId.SCHEMA.value)
 
     # Validates the statistics against the schema (TRAINING environment).
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_node.outputs["schema"]
-    ).with_id(EXAMPLE_VALIDATOR)
+    ).with_id(ComponentId.EXAMPLE_VALIDATOR.value)
 
     # Statistics of the drift baseline span (default: the span the pushed model learned from).
     baseline_statistics_resolver = Resolver(
@@ -173,7 +143,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         | ({"pinned_span": config.drift.pinned_span} if config.drift.pinned_span else {}),
         statistics=Channel(type=standard_artifacts.ExampleStatistics),
         examples=Channel(type=standard_artifacts.Examples),
-    ).with_id(BASELINE_STATISTICS_RESOLVER)
+    ).with_id(ComponentId.BASELINE_STATISTICS_RESOLVER.value)
 
     # Data drift against the baseline with the schema's comparators, plus PSI; recorded in MLMD.
     drift_validator = DriftValidator(
@@ -183,7 +153,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         baseline_examples=baseline_statistics_resolver.outputs["examples"],
         span=span,
         policy=config.drift.policy,
-    ).with_id(DRIFT_VALIDATOR)
+    ).with_id(ComponentId.DRIFT_VALIDATOR.value)
 
     # Fails the run on any anomaly, lost row or blocked drift, before Transform and Trainer.
     anomaly_gate = AnomalyGate(
@@ -191,7 +161,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         statistics=statistics_gen.outputs["statistics"],
         expected_num_examples=span_rows,
         drift_report=drift_validator.outputs["report"],
-    ).with_id(ANOMALY_GATE)
+    ).with_id(ComponentId.ANOMALY_GATE.value)
 
     # The model now serving (trained on another span) and its evaluation at blessing.
     pushed_model_resolver = Resolver(
@@ -199,7 +169,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         config={"span": span, "pipeline_name": config.pipeline_name},
         model=Channel(type=standard_artifacts.Model),
         evaluation=Channel(type=standard_artifacts.ModelEvaluation),
-    ).with_id(PUSHED_MODEL_RESOLVER)
+    ).with_id(ComponentId.PUSHED_MODEL_RESOLVER.value)
 
     # Concept drift: the serving model's metric on this labelled span vs at its blessing.
     concept_drift_check = ConceptDriftCheck(
@@ -209,7 +179,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         label=dataset.label.name,
         metric=config.drift.concept_metric,
         max_drop=config.drift.concept_max_drop,
-    ).with_id(CONCEPT_DRIFT_CHECK)
+    ).with_id(ComponentId.CONCEPT_DRIFT_CHECK.value)
 
     custom_config = custom_config_for(dataset, training)
 
@@ -221,7 +191,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         custom_config=custom_config,
         # Pre/post-transform statistics double Transform's time; StatisticsGen already has them.
         disable_statistics=True,
-    ).with_id(TRANSFORM)
+    ).with_id(ComponentId.TRANSFORM.value)
     transform.add_upstream_node(anomaly_gate)
 
     # Trains the Keras model on transformed examples; exports a tf.Example serving signature.
@@ -233,7 +203,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=training.eval_steps),
         custom_config=custom_config,
-    ).with_id(TRAINER)
+    ).with_id(ComponentId.TRAINER.value)
     # Before training, so the check always sees the model that served before this span.
     trainer.add_upstream_node(concept_drift_check)
 
@@ -244,7 +214,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         config={"span": span},
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id(BASELINE_RESOLVER)
+    ).with_id(ComponentId.BASELINE_RESOLVER.value)
 
     # TFMA metrics per slice; blesses the candidate when it passes the thresholds.
     evaluator = Evaluator(
@@ -253,7 +223,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(config),
-    ).with_id(EVALUATOR)
+    ).with_id(ComponentId.EVALUATOR.value)
 
     # Loads the SavedModel, replays warmup requests built from real examples, stamps them in.
     model_check = ModelCheck(
@@ -262,7 +232,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         label=dataset.label.name,
         model_name=config.serving_model_name,
         num_warmup_examples=config.model_check.num_warmup_examples,
-    ).with_id(MODEL_CHECK)
+    ).with_id(ComponentId.MODEL_CHECK.value)
 
     # Pushes the stamped model to <serving_root>/<model_name>/<version>/ when both blessed it.
     pusher = Pusher(
@@ -275,7 +245,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         ),
         # Unique versions even when two runs push in the same second; moved in with one rename.
         custom_executor_spec=executor_spec.ExecutorClassSpec(versioned_pusher_executor.Executor),
-    ).with_id(PUSHER)
+    ).with_id(ComponentId.PUSHER.value)
 
     return Pipeline(
         pipeline_name=config.pipeline_name,

@@ -8,8 +8,8 @@ any, when rows were lost, or when the data drifted under the `block` drift polic
 
 import os
 
-from ml_lifecycle.components.anomaly_gate.core import DriftVerdict, check_gate
-from ml_lifecycle.components.drift_validator.component import DriftReport
+from ml_lifecycle.components.anomaly_gate.core import DriftOutcome, check_gate
+from ml_lifecycle.components.artifacts import DriftReport
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
@@ -17,7 +17,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-ANOMALIES_FILE = "SchemaDiff.pb"
+from ml_lifecycle.base.contracts import ArtifactFile, Prop
 
 
 @component
@@ -30,20 +30,20 @@ def AnomalyGate(
     splits = artifact_utils.decode_split_names(statistics.split_names)
     anomalies_by_split = {}
     for split in artifact_utils.decode_split_names(anomalies.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), ANOMALIES_FILE)
+        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), ArtifactFile.SCHEMA_DIFF)
         anomalies_by_split[split] = _read_binary(path)
     statistics_by_split = {
         split: stats_artifact_utils.load_statistics(statistics, split).proto() for split in splits
     }
     drift = None
     if drift_report is not None:
-        baseline = drift_report.get_int_custom_property("baseline_span")
-        drift = DriftVerdict(
-            span=drift_report.get_int_custom_property("span"),
+        baseline = drift_report.get_int_custom_property(Prop.BASELINE_SPAN)
+        drift = DriftOutcome(
+            span=drift_report.get_int_custom_property(Prop.SPAN),
             baseline_span=baseline or None,
-            verdict=drift_report.get_string_custom_property("verdict"),
-            policy=drift_report.get_string_custom_property("policy"),
-            summary=drift_report.get_string_custom_property("summary"),
+            verdict=drift_report.get_string_custom_property(Prop.VERDICT),
+            policy=drift_report.get_string_custom_property(Prop.POLICY),
+            summary=drift_report.get_string_custom_property(Prop.SUMMARY),
         )
     check_gate(anomalies_by_split, statistics_by_split, expected_num_examples, drift)
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
+from ml_lifecycle.base.contracts import DriftVerdict
+
 
 @dataclass(frozen=True)
 class FeatureAnomaly:
@@ -73,10 +75,12 @@ class BlockedByDriftError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class DriftVerdict:
+class DriftOutcome:
+    """The DriftReport's verdict of a span, as the gate reads it from MLMD."""
+
     span: int
     baseline_span: int | None
-    verdict: str  # no_baseline | ok | drift
+    verdict: str  # a DriftVerdict value
     policy: str  # warn | block
     summary: str
 
@@ -85,7 +89,7 @@ def check_gate(
     anomalies_by_split: dict[str, anomalies_pb2.Anomalies],
     statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
     expected_num_examples: int,
-    drift: DriftVerdict | None = None,
+    drift: DriftOutcome | None = None,
 ) -> dict[str, int]:
     """Raises when any split has anomalies, rows went missing, or drift is blocked; returns
     examples per split."""
@@ -103,7 +107,7 @@ def check_gate(
     ]
     if found:
         raise DataAnomaliesError(format_report(found))
-    if drift is not None and drift.verdict == "drift" and drift.policy == "block":
+    if drift is not None and drift.verdict == DriftVerdict.DRIFT and drift.policy == "block":
         raise BlockedByDriftError(
             f"span {drift.span} drifted from baseline span {drift.baseline_span} "
             f"(drift policy: block):\n{drift.summary}"

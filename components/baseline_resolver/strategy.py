@@ -13,6 +13,7 @@ from tfx import types
 from tfx.dsl.components.common import resolver
 from tfx.types import standard_artifacts
 
+from ml_lifecycle.base.contracts import Prop
 from ml_lifecycle.store.queries import (
     blessing_evaluation_id,
     inputs_by_key,
@@ -20,10 +21,6 @@ from ml_lifecycle.store.queries import (
     pushed_models,
     training_spans,
 )
-
-# Custom properties the Evaluator writes on a ModelBlessing.
-_BLESSED = "blessed"
-_CURRENT_MODEL_ID = "current_model_id"
 
 
 class LatestBlessedModelFromOtherSpanStrategy(resolver.ResolverStrategy):
@@ -42,9 +39,9 @@ class LatestBlessedModelFromOtherSpanStrategy(resolver.ResolverStrategy):
         blessing_key = next(k for k in input_dict if k != model_key)
         models = {m.id: m for m in input_dict[model_key]}
         blessings = {
-            b.get_int_custom_property(_CURRENT_MODEL_ID): b
+            b.get_int_custom_property(Prop.CURRENT_MODEL_ID): b
             for b in input_dict[blessing_key]
-            if b.get_int_custom_property(_BLESSED) == 1
+            if b.get_int_custom_property(Prop.BLESSED) == 1
         }
         candidates = [
             CandidateBaseline(

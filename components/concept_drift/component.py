@@ -10,23 +10,18 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from ml_lifecycle.components.artifacts import ConceptDriftReport
 from ml_lifecycle.components.concept_drift.core import check_concept_drift
 from ml_lifecycle.components.spans import artifact_span
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.types.artifact import Artifact
 from tfx.utils import io_utils, path_utils
 
-RESULT_FILE = "concept_drift.json"
+from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, ConceptVerdict, Prop
+
 # TFMA's metric names for the metrics the check supports.
 TFMA_NAMES = {"auc": "auc", "binary_accuracy": "binary_accuracy"}
-
-
-class ConceptDriftReport(Artifact):
-    """The pushed model's metric at blessing vs on a new span; `verdict` says which."""
-
-    TYPE_NAME = "ConceptDriftReport"
 
 
 def _blessing_metric(evaluation, metric: str) -> float:
@@ -46,7 +41,7 @@ def _blessing_metric(evaluation, metric: str) -> float:
 
 
 def _labels_and_scores(model_dir: str, examples, label: str) -> tuple[np.ndarray, np.ndarray]:
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    serve = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
     labels, scores = [], []
     for split in artifact_utils.decode_split_names(examples.split_names):
         files = sorted(glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
@@ -67,11 +62,12 @@ def ConceptDriftCheck(
     pushed_model: InputArtifact[standard_artifacts.Model] = None,
     blessing_evaluation: InputArtifact[standard_artifacts.ModelEvaluation] = None,
 ) -> None:
-    report.set_int_custom_property("span", artifact_span(examples))
+    report.set_int_custom_property(Prop.SPAN, artifact_span(examples))
     if pushed_model is None or blessing_evaluation is None:
-        report.set_string_custom_property("verdict", "no_pushed_model")
+        no_model = ConceptVerdict.NO_PUSHED_MODEL.value
+        report.set_string_custom_property(Prop.VERDICT, no_model)
         io_utils.write_string_file(
-            os.path.join(report.uri, RESULT_FILE), json.dumps({"verdict": "no_pushed_model"})
+            os.path.join(report.uri, ArtifactFile.CONCEPT_DRIFT_RESULT), json.dumps({"verdict": no_model})
         )
         return
     model_dir = path_utils.serving_model_path(
@@ -81,14 +77,15 @@ def ConceptDriftCheck(
     result = check_concept_drift(
         metric, _blessing_metric(blessing_evaluation, metric), labels, scores, max_drop
     )
-    verdict = "concept_drift" if result.drifted else "ok"
+    verdict = (ConceptVerdict.CONCEPT_DRIFT if result.drifted else ConceptVerdict.OK).value
     io_utils.write_string_file(
-        os.path.join(report.uri, RESULT_FILE), json.dumps({**result.to_dict(), "verdict": verdict})
+        os.path.join(report.uri, ArtifactFile.CONCEPT_DRIFT_RESULT),
+        json.dumps({**result.to_dict(), "verdict": verdict}),
     )
-    report.set_string_custom_property("verdict", verdict)
-    report.set_string_custom_property("metric", metric)
-    report.set_float_custom_property("blessed_value", result.blessed_value)
-    report.set_float_custom_property("current_value", result.current_value)
-    report.set_float_custom_property("drop", result.drop)
-    report.set_int_custom_property("concept_drift", int(result.drifted))
-    report.set_int_custom_property("pushed_model_id", pushed_model.id)
+    report.set_string_custom_property(Prop.VERDICT, verdict)
+    report.set_string_custom_property(Prop.METRIC, metric)
+    report.set_float_custom_property(Prop.BLESSED_VALUE, result.blessed_value)
+    report.set_float_custom_property(Prop.CURRENT_VALUE, result.current_value)
+    report.set_float_custom_property(Prop.DROP, result.drop)
+    report.set_int_custom_property(Prop.CONCEPT_DRIFT, int(result.drifted))
+    report.set_int_custom_property(Prop.PUSHED_MODEL_ID, pushed_model.id)

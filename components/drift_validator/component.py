@@ -7,33 +7,28 @@ the history from MLMD alone. It never fails the run itself: the anomaly gate app
 """
 
 import json
+import math
 import os
 
+from ml_lifecycle.components.artifacts import DriftReport
 from ml_lifecycle.components.drift_validator.core import compute_drift
 from ml_lifecycle.components.spans import artifact_span
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
-from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
 
-TABLE_FILE = "drift.json"
-ANOMALIES_FILE = "anomalies.pb"
-NO_BASELINE = "no_baseline"
-
-
-class DriftReport(Artifact):
-    """Per-feature drift scores of a span against its baseline span, with the verdict."""
-
-    TYPE_NAME = "DriftReport"
+from ml_lifecycle.base.contracts import ArtifactFile, DriftVerdict, FeatureScore, Prop, encode_feature_scores
 
 
 def _load_schema(schema_artifact):
     # TFX's file I/O, not datasets.schema_file: on a cluster the artifact URI is gs://.
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    return io_utils.parse_pbtxt_file(os.path.join(schema_artifact.uri, "schema.pbtxt"), schema_pb2.Schema())
+    return io_utils.parse_pbtxt_file(
+        os.path.join(schema_artifact.uri, ArtifactFile.SCHEMA), schema_pb2.Schema()
+    )
 
 
 @component
@@ -50,14 +45,14 @@ def DriftValidator(
     # Statistics artifacts carry span 0 in TFX 1.16 (see components/spans.py): the current span
     # comes from the pipeline, the baseline's from the Examples it was computed from.
     current_span = span
-    report.set_int_custom_property("span", current_span)
-    report.set_string_custom_property("policy", policy)
+    report.set_int_custom_property(Prop.SPAN, current_span)
+    report.set_string_custom_property(Prop.POLICY, policy)
     if baseline_statistics is None:
-        report.set_string_custom_property("verdict", NO_BASELINE)
-        report.set_int_custom_property("drifted_feature_count", 0)
+        report.set_string_custom_property(Prop.VERDICT, DriftVerdict.NO_BASELINE.value)
+        report.set_int_custom_property(Prop.DRIFTED_FEATURE_COUNT, 0)
         io_utils.write_string_file(
-            os.path.join(report.uri, TABLE_FILE),
-            json.dumps({"span": current_span, "verdict": NO_BASELINE, "features": []}),
+            os.path.join(report.uri, ArtifactFile.DRIFT_TABLE),
+            json.dumps({"span": current_span, "verdict": DriftVerdict.NO_BASELINE.value, "features": []}),
         )
         return
     baseline_span = artifact_span(baseline_examples) if baseline_examples is not None else 0
@@ -66,7 +61,9 @@ def DriftValidator(
         stats_artifact_utils.load_statistics(baseline_statistics, split).proto(),
         _load_schema(schema),
     )
-    verdict = "drift" if result.drifted_features or result.dataset.drifted else "ok"
+    verdict = (
+        DriftVerdict.DRIFT if result.drifted_features or result.dataset.drifted else DriftVerdict.OK
+    ).value
     table = {
         "span": current_span,
         "baseline_span": baseline_span,
@@ -82,27 +79,32 @@ def DriftValidator(
         },
         "summary": result.summary_lines(),
     }
-    io_utils.write_string_file(os.path.join(report.uri, TABLE_FILE), json.dumps(table, indent=1))
-    io_utils.write_bytes_file(os.path.join(report.uri, ANOMALIES_FILE), result.anomalies.SerializeToString())
-    report.set_string_custom_property("verdict", verdict)
-    report.set_int_custom_property("baseline_span", baseline_span)
-    report.set_int_custom_property("drifted_feature_count", len(result.drifted_features))
-    report.set_float_custom_property("max_score", result.max_score)
-    report.set_int_custom_property("dataset_drift", int(result.dataset.drifted))
-    report.set_float_custom_property("example_count_ratio", result.dataset.ratio)
-    # Feature -> [score, threshold, drifted, psi]: the history is then one MLMD query away.
+    io_utils.write_string_file(
+        os.path.join(report.uri, ArtifactFile.DRIFT_TABLE), json.dumps(table, indent=1)
+    )
+    io_utils.write_bytes_file(
+        os.path.join(report.uri, ArtifactFile.DRIFT_ANOMALIES), result.anomalies.SerializeToString()
+    )
+    report.set_string_custom_property(Prop.VERDICT, verdict)
+    report.set_int_custom_property(Prop.BASELINE_SPAN, baseline_span)
+    report.set_int_custom_property(Prop.DRIFTED_FEATURE_COUNT, len(result.drifted_features))
+    report.set_float_custom_property(Prop.MAX_SCORE, result.max_score)
+    report.set_int_custom_property(Prop.DATASET_DRIFT, int(result.dataset.drifted))
+    report.set_float_custom_property(Prop.EXAMPLE_COUNT_RATIO, result.dataset.ratio)
+    # One score per feature: the history is then one MLMD query away. The table's values (NaN
+    # written as None), flagged for drift of the distribution or of the presence.
     report.set_string_custom_property(
-        "feature_scores",
-        json.dumps(
+        Prop.FEATURE_SCORES,
+        encode_feature_scores(
             {
-                row["feature"]: [
-                    row["score"],
-                    row["threshold"],
-                    row["drifted"] or row["presence_drifted"],
-                    row["psi"],
-                ]
+                row["feature"]: FeatureScore(
+                    score=math.nan if row["score"] is None else row["score"],
+                    threshold=row["threshold"],
+                    drifted=row["drifted"] or row["presence_drifted"],
+                    psi=row["psi"],
+                )
                 for row in result.to_table()
             }
         ),
     )
-    report.set_string_custom_property("summary", "\n".join(result.summary_lines()))
+    report.set_string_custom_property(Prop.SUMMARY, "\n".join(result.summary_lines()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass
 
 
@@ -87,12 +88,15 @@ class Prop:
     MAX_DROP = "max_drop"
     CONCEPT_DRIFT = "concept_drift"
     PUSHED_MODEL_ID = "pushed_model_id"
+    DROP = "drop"  # ConceptDriftReport: blessed_value - current_value
+    REASON = "reason"  # ModelCheck's blessing: why the candidate failed the check
     # Written by TFX itself: the Evaluator on a ModelBlessing, the Pusher on a PushedModel.
     BLESSED = "blessed"
     CURRENT_MODEL_ID = "current_model_id"
     PUSHED = "pushed"
     PUSHED_VERSION = "pushed_version"
     PUSHED_DESTINATION = "pushed_destination"
+    SPLIT_NAMES = "split_names"  # JSON list, on Examples, ExampleStatistics, ExampleAnomalies
 
 
 class ArtifactFile:
@@ -123,17 +127,27 @@ class SchemaEnvironment:
 class FeatureScore:
     """One feature's drift against the baseline span, as the DriftReport records it."""
 
-    score: float  # the comparator's distance (L-infinity or Jensen-Shannon)
+    score: float  # the comparator's distance (L-infinity or Jensen-Shannon); NaN: not measured
     threshold: float
     drifted: bool  # the distribution or its presence drifted
     psi: float | None  # population stability index, where the feature has bins
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    # JSON has no NaN: a score TFDV did not measure is written as null.
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def encode_feature_scores(scores: dict[str, FeatureScore]) -> str:
     """The DriftReport's `feature_scores` property: JSON, one object per feature, named fields."""
     return json.dumps(
         {
-            name: {"score": s.score, "threshold": s.threshold, "drifted": s.drifted, "psi": s.psi}
+            name: {
+                "score": _finite_or_none(s.score),
+                "threshold": s.threshold,
+                "drifted": s.drifted,
+                "psi": _finite_or_none(s.psi),
+            }
             for name, s in scores.items()
         }
     )
@@ -141,14 +155,17 @@ def encode_feature_scores(scores: dict[str, FeatureScore]) -> str:
 
 def decode_feature_scores(text: str | None) -> dict[str, FeatureScore]:
     """Reads `feature_scores`, in today's named form or the positional `[score, threshold,
-    drifted, psi]` lists that stores written before it hold."""
+    drifted, psi]` lists that stores written before it hold; a null score reads as NaN."""
     scores = {}
     for name, value in json.loads(text or "{}").items():
         if isinstance(value, dict):
-            score, threshold, drifted, psi = (value["score"], value["threshold"], value["drifted"], value["psi"])
+            score, threshold, drifted, psi = (value[k] for k in ("score", "threshold", "drifted", "psi"))
         else:
             score, threshold, drifted, psi = value
         scores[name] = FeatureScore(
-            float(score), float(threshold), bool(drifted), None if psi is None else float(psi)
+            math.nan if score is None else float(score),
+            float(threshold),
+            bool(drifted),
+            None if psi is None else float(psi),
         )
     return scores

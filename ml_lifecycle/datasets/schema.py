@@ -13,12 +13,10 @@ from pathlib import Path
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from ml_lifecycle.components.drift_validator.core import add_drift_comparators
+from ml_lifecycle.base.contracts import SchemaEnvironment
 from ml_lifecycle.config.dataset import DatasetConfig
 from ml_lifecycle.datasets.check import check_span
-
-TRAINING = "TRAINING"
-SERVING = "SERVING"
+from ml_lifecycle.datasets.schema_comparators import add_drift_comparators
 
 
 def curate_schema(
@@ -32,13 +30,13 @@ def curate_schema(
     schema = schema_pb2.Schema()
     schema.CopyFrom(inferred)
     del schema.default_environment[:]
-    schema.default_environment.extend([TRAINING, SERVING])
+    schema.default_environment.extend([SchemaEnvironment.TRAINING, SchemaEnvironment.SERVING])
     by_name = {feature.name: feature for feature in schema.feature}
     missing = [n for n in config.span_columns if n not in by_name]
     if missing:
         raise ValueError(f"statistics have no feature(s) {missing}; cannot curate a schema")
     label = by_name[config.label.name]
-    label.not_in_environment.append(SERVING)
+    label.not_in_environment.append(SchemaEnvironment.SERVING)
     label.type = schema_pb2.INT
     label.int_domain.min = 0
     label.int_domain.max = 1

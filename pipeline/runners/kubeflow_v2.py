@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml_lifecycle.base.contracts import ComponentId
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.project import PipelineConfig
 
@@ -94,7 +95,6 @@ def _substitute_resolvers(pipeline) -> list[str]:
 
 def _relocate(pipeline, config: PipelineConfig) -> None:
     """Points the built pipeline at the locations the cluster sees (config.kubeflow)."""
-    from ml_lifecycle.pipeline.pipeline import EXAMPLE_GEN, PUSHER, SCHEMA
     from tfx.proto import pusher_pb2
     from tfx.utils import proto_utils
 
@@ -102,18 +102,18 @@ def _relocate(pipeline, config: PipelineConfig) -> None:
     pipeline.pipeline_info.pipeline_root = kubeflow.pipeline_root
     nodes = {node.id: node for node in pipeline.components}
     if kubeflow.data_root:
-        nodes[EXAMPLE_GEN].exec_properties["input_base"] = kubeflow.data_root
-    if kubeflow.schema_file and "schema_file" in nodes[SCHEMA].exec_properties:
-        nodes[SCHEMA].exec_properties["schema_file"] = kubeflow.schema_file
+        nodes[ComponentId.EXAMPLE_GEN].exec_properties["input_base"] = kubeflow.data_root
+    if kubeflow.schema_file and "schema_file" in nodes[ComponentId.SCHEMA].exec_properties:
+        nodes[ComponentId.SCHEMA].exec_properties["schema_file"] = kubeflow.schema_file
     if kubeflow.serving_root:
         # Pusher keeps its destination as the proto's JSON text.
         destination = proto_utils.json_to_proto(
-            nodes[PUSHER].exec_properties["push_destination"], pusher_pb2.PushDestination()
+            nodes[ComponentId.PUSHER].exec_properties["push_destination"], pusher_pb2.PushDestination()
         )
         destination.filesystem.base_directory = (
             f"{kubeflow.serving_root.rstrip('/')}/{config.serving_model_name}"
         )
-        nodes[PUSHER].exec_properties["push_destination"] = proto_utils.proto_to_json(destination)
+        nodes[ComponentId.PUSHER].exec_properties["push_destination"] = proto_utils.proto_to_json(destination)
 
 
 def kfp_type_title(artifact_type: type) -> str:

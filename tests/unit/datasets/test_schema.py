@@ -7,7 +7,8 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from ml_lifecycle.datasets.schema import SERVING, TRAINING, curate_schema
+from ml_lifecycle.base.contracts import SchemaEnvironment
+from ml_lifecycle.datasets.schema import curate_schema
 
 # What tfdv.infer_schema(infer_feature_shape=False) returns for a tiny span: every feature has a
 # value_count of 1..1; `lat` had empty cells (presence without min_fraction), `payment` was
@@ -70,7 +71,7 @@ def _feature(schema, name):
 
 
 def test_environments_are_training_and_serving(curated):
-    assert list(curated.default_environment) == [TRAINING, SERVING]
+    assert list(curated.default_environment) == [SchemaEnvironment.TRAINING, SchemaEnvironment.SERVING]
 
 
 def test_existing_environments_are_replaced_not_extended(inferred, tiny_dataset_config):
@@ -78,13 +79,13 @@ def test_existing_environments_are_replaced_not_extended(inferred, tiny_dataset_
 
     schema = curate_schema(inferred, tiny_dataset_config())
 
-    assert list(schema.default_environment) == [TRAINING, SERVING]
+    assert list(schema.default_environment) == [SchemaEnvironment.TRAINING, SchemaEnvironment.SERVING]
 
 
 def test_label_is_absent_in_serving_with_a_0_1_int_domain(curated):
     label = _feature(curated, "big_tipper")
 
-    assert list(label.not_in_environment) == [SERVING]
+    assert list(label.not_in_environment) == [SchemaEnvironment.SERVING]
     assert label.type == schema_pb2.INT
     assert label.WhichOneof("domain_info") == "int_domain"  # the inferred bool_domain is gone
     assert (label.int_domain.min, label.int_domain.max) == (0, 1)
@@ -92,7 +93,7 @@ def test_label_is_absent_in_serving_with_a_0_1_int_domain(curated):
 
 
 def test_only_the_label_leaves_serving(curated):
-    in_serving = [f.name for f in curated.feature if SERVING not in f.not_in_environment]
+    in_serving = [f.name for f in curated.feature if SchemaEnvironment.SERVING not in f.not_in_environment]
 
     assert in_serving == ["fare", "lat", "hour", "payment", "trip_id"]
 
@@ -183,7 +184,7 @@ def schema_from_frame(tfdv, frame, tiny_dataset_config):
 def test_serving_statistics_without_the_label_validate_cleanly(tfdv, frame, schema_from_frame):
     serving = tfdv.generate_statistics_from_dataframe(frame.drop(columns=["big_tipper"]))
 
-    anomalies = tfdv.validate_statistics(serving, schema_from_frame, environment=SERVING)
+    anomalies = tfdv.validate_statistics(serving, schema_from_frame, environment=SchemaEnvironment.SERVING)
 
     assert dict(anomalies.anomaly_info) == {}
 
@@ -193,7 +194,7 @@ def test_training_statistics_without_the_label_are_flagged(tfdv, frame, schema_f
     # label must be there.
     without_label = tfdv.generate_statistics_from_dataframe(frame.drop(columns=["big_tipper"]))
 
-    for environment in (TRAINING, None):
+    for environment in (SchemaEnvironment.TRAINING, None):
         anomalies = tfdv.validate_statistics(without_label, schema_from_frame, environment=environment)
         assert list(anomalies.anomaly_info) == ["big_tipper"]
 
@@ -201,7 +202,9 @@ def test_training_statistics_without_the_label_are_flagged(tfdv, frame, schema_f
 def test_training_statistics_with_the_label_validate_cleanly(tfdv, frame, schema_from_frame):
     statistics = tfdv.generate_statistics_from_dataframe(frame)
 
-    anomalies = tfdv.validate_statistics(statistics, schema_from_frame, environment=TRAINING)
+    anomalies = tfdv.validate_statistics(
+        statistics, schema_from_frame, environment=SchemaEnvironment.TRAINING
+    )
 
     assert dict(anomalies.anomaly_info) == {}
 
@@ -209,6 +212,8 @@ def test_training_statistics_with_the_label_validate_cleanly(tfdv, frame, schema
 def test_label_outside_0_1_is_flagged(tfdv, frame, schema_from_frame):
     statistics = tfdv.generate_statistics_from_dataframe(frame.assign(big_tipper=[0, 1, 2, 0, 1]))
 
-    anomalies = tfdv.validate_statistics(statistics, schema_from_frame, environment=TRAINING)
+    anomalies = tfdv.validate_statistics(
+        statistics, schema_from_frame, environment=SchemaEnvironment.TRAINING
+    )
 
     assert list(anomalies.anomaly_info) == ["big_tipper"]

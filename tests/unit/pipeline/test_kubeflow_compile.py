@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from ml_lifecycle.pipeline.pipeline import COMPONENT_IDS, create_pipeline
+from ml_lifecycle.pipeline.pipeline import create_pipeline
 from ml_lifecycle.pipeline.runners.kubeflow_v2 import compile_kubeflow_v2
 
+from ml_lifecycle.base.contracts import COMPONENT_IDS
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.project import load_config
 
@@ -156,8 +157,8 @@ def test_custom_artifact_types_are_titled_by_import_path(spec):
 
 
 def test_compiling_leaves_local_pipelines_and_types_alone(compiled, config):
+    from ml_lifecycle.components.artifacts import DriftReport
     from ml_lifecycle.components.baseline_resolver.strategy import BaselineStatisticsStrategy
-    from ml_lifecycle.components.drift_validator.component import DriftReport
     from tfx.orchestration.kubeflow.v2 import compiler_utils
 
     assert DriftReport.TYPE_NAME == "DriftReport"
