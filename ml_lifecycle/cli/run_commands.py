@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ml_lifecycle.base.contracts import ConceptVerdict, DriftVerdict, Prop
+from ml_lifecycle.base.contracts import COMPONENT_IDS, ConceptVerdict, DriftVerdict, Prop
 from ml_lifecycle.base.errors import UsageError
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
         sys.stdout.flush()
         outcome = run_span(config, span, progress=lambda line: print(line, flush=True))
         try:
-            report = MetadataClient.from_config(config).run(outcome.run_id)
+            report = MetadataClient.from_config(config).run(outcome.run_id, COMPONENT_IDS)
         except RunNotFoundError:
             report = None
         print(_format_report(report, outcome))

@@ -14,6 +14,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from ml_lifecycle.base.contracts import SchemaEnvironment
+from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import DatasetConfig
 from ml_lifecycle.datasets.check import check_span
 from ml_lifecycle.datasets.schema_comparators import add_drift_comparators
@@ -34,7 +35,7 @@ def curate_schema(
     by_name = {feature.name: feature for feature in schema.feature}
     missing = [n for n in config.span_columns if n not in by_name]
     if missing:
-        raise ValueError(f"statistics have no feature(s) {missing}; cannot curate a schema")
+        raise DataError(f"statistics have no feature(s) {missing}; cannot curate a schema")
     label = by_name[config.label.name]
     label.not_in_environment.append(SchemaEnvironment.SERVING)
     label.type = schema_pb2.INT
@@ -78,7 +79,7 @@ def span_statistics(config: DatasetConfig, data_root: Path) -> statistics_pb2.Da
     """TFDV statistics over every prepared span, decoded as CsvExampleGen decodes them."""
     spans = sorted(int(p.name.split("-", 1)[1]) for p in Path(data_root).glob("span-*") if p.is_dir())
     if not spans:
-        raise ValueError(f"no spans under {data_root}; run `lifecycle data prepare` first")
+        raise DataError(f"no spans under {data_root}; run `lifecycle data prepare` first")
     for span in spans:
         check_span(config, data_root, span)
     return tfdv.generate_statistics_from_csv(data_location=str(Path(data_root) / "span-*" / "*.csv"))

@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from ml_lifecycle.base.contracts import ComponentId, Prop
+from ml_lifecycle.base.errors import LifecycleError
 from ml_lifecycle.metadata.diff import RunDiff, diff_runs
-from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord, concept_history, drift_history
+from ml_lifecycle.metadata.drift import (
+    ConceptRecord,
+    DriftRecord,
+    concept_history,
+    concept_reports_by_span,
+    drift_history,
+    drift_reports_by_span,
+)
 from ml_lifecycle.metadata.lineage import (
     ArtifactNotFoundError,
     Direction,
@@ -39,6 +49,10 @@ from ml_lifecycle.store.queries import (
     outputs_by_key,
     pushed_models,
 )
+
+
+class UnknownArtifactTypeError(LifecycleError, ValueError):
+    """An artifact type no run of this store has produced (a typo in `--type`)."""
 
 
 @dataclass(frozen=True)
@@ -129,14 +143,22 @@ class MetadataClient:
         """Every run of the pipeline, newest first."""
         return sorted(self._runs().values(), key=lambda r: r.started, reverse=True)
 
-    def run(self, run_id: str) -> RunReport:
-        """What one run did: components, rows per split, anomalies, drift, metrics, push."""
-        summary = self._runs().get(run_id)
-        if summary is None:
-            raise RunNotFoundError(f"no pipeline run {run_id!r} in the metadata store (see `lifecycle runs`)")
-        return describe_run(
-            self.store, self.pipeline_name, run_id, [c.component_id for c in summary.components]
-        )
+    def run(self, run_id: str, component_ids: Sequence[str] | None = None) -> RunReport:
+        """What one run did: components, rows per split, anomalies, drift, metrics, push.
+
+        By default the report lists the components the run executed. With `component_ids` (e.g.
+        `base.contracts.COMPONENT_IDS`, the whole pipeline) it lists those, in that order, the
+        ones the run did not execute as NOT RUN; the run need not be in `runs()` then (a run
+        that has just ended, read by a client built before it).
+        """
+        if component_ids is None:
+            summary = self._runs().get(run_id)
+            if summary is None:
+                raise RunNotFoundError(
+                    f"no pipeline run {run_id!r} in the metadata store (see `lifecycle runs`)"
+                )
+            component_ids = [c.component_id for c in summary.components]
+        return describe_run(self.store, self.pipeline_name, run_id, list(component_ids))
 
     def resolve_run(self, text: str) -> str:
         """A run id from the id itself or a unique prefix of it (`span-2-2026` is enough)."""
@@ -168,7 +190,7 @@ class MetadataClient:
         """Artifacts (of one type, of one span), newest first."""
         types = {t.id: t.name for t in self.store.get_artifact_types()}
         if type_name is not None and type_name not in types.values():
-            raise ValueError(
+            raise UnknownArtifactTypeError(
                 f"no artifact type {type_name!r}; known types: {', '.join(sorted(types.values()))}"
             )
         raw = self.store.get_artifacts_by_type(type_name) if type_name else self.store.get_artifacts()
@@ -178,7 +200,7 @@ class MetadataClient:
             record = artifact_record(artifact, types.get(artifact.type_id, "?"))
             producer = index.producer.get(artifact.id)
             run_id = index.run_of_execution.get(producer) if producer else None
-            own_span = record.properties.get("span") if record.type == "Examples" else None
+            own_span = record.properties.get(Prop.SPAN) if record.type == "Examples" else None
             entry_span = int(own_span) if own_span is not None else index.span_of_run.get(run_id)
             if span is not None and entry_span != span:
                 continue
@@ -201,7 +223,7 @@ class MetadataClient:
         """PushedModel artifacts of pushes that happened (Pusher also records skipped pushes)."""
         if "PushedModel" not in self.artifact_types():
             return []
-        return [e for e in self.artifacts("PushedModel") if e.artifact.properties.get("pushed") == 1]
+        return [e for e in self.artifacts("PushedModel") if e.artifact.properties.get(Prop.PUSHED) == 1]
 
     def pushed_models(self) -> list[PushedModelRecord]:
         """Every model actually pushed, oldest first, with its training span."""
@@ -230,10 +252,20 @@ class MetadataClient:
     # Data evolution ---------------------------------------------------------------------
 
     def drift_history(self) -> list[DriftRecord]:
-        return drift_history(self.store)
+        """The pipeline's newest DriftReport of each span, in span order."""
+        return drift_history(self.store, self.pipeline_name)
 
     def concept_history(self) -> list[ConceptRecord]:
-        return concept_history(self.store)
+        """The pipeline's newest ConceptDriftReport of each span, in span order."""
+        return concept_history(self.store, self.pipeline_name)
+
+    def drift_reports_by_span(self, artifact_by_span: dict[int, int]) -> list[DriftRecord]:
+        """Given DriftReports (span -> artifact id) under the span the caller's lineage gives them."""
+        return drift_reports_by_span(self.store, artifact_by_span)
+
+    def concept_reports_by_span(self, artifact_by_span: dict[int, int]) -> list[ConceptRecord]:
+        """Given ConceptDriftReports (span -> artifact id), as `drift_reports_by_span` reads them."""
+        return concept_reports_by_span(self.store, artifact_by_span)
 
     # Internals --------------------------------------------------------------------------
 
@@ -297,13 +329,15 @@ class _RunIndex:
                 if previous is None or event.execution_id < previous:
                     producer[event.artifact_id] = event.execution_id
         for run_id, summary in runs.items():
-            example_gen = next((c for c in summary.components if c.component_id == "example_gen"), None)
+            example_gen = next(
+                (c for c in summary.components if c.component_id == ComponentId.EXAMPLE_GEN), None
+            )
             examples = (
                 outputs_by_key(store, example_gen.execution_id).get("examples") if example_gen else None
             )
             if examples:
                 [artifact] = store.get_artifacts_by_id(examples[:1])
-                span = artifact.custom_properties.get("span")
+                span = artifact.custom_properties.get(Prop.SPAN)
                 if span is not None:
                     span_of_run[run_id] = span.int_value
                     runs[run_id] = dataclasses.replace(summary, span=span.int_value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ml_metadata import metadata_store
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from ml_lifecycle.base.contracts import ArtifactFile, ComponentId
 from ml_lifecycle.metadata.runs import RunReport, describe_run, schema_proto, statistics_protos
 from ml_lifecycle.store.queries import property_value
 
@@ -144,21 +145,15 @@ def metric_changes(before: dict[str, float], after: dict[str, float]) -> list[Ch
     return [Change(name, before.get(name), after.get(name)) for name in sorted(before.keys() | after.keys())]
 
 
-def _first_output(report: RunReport, component_id: str, key: str):
-    component = report.component(component_id)
-    records = component.outputs.get(key) if component else None
-    return records[0] if records else None
-
-
 def _load_schema(report: RunReport) -> schema_pb2.Schema | None:
-    record = _first_output(report, "schema", "schema")
-    if record is None or not os.path.exists(os.path.join(record.uri, "schema.pbtxt")):
+    record = report.first_artifact(ComponentId.SCHEMA, "schema")
+    if record is None or not os.path.exists(os.path.join(record.uri, ArtifactFile.SCHEMA)):
         return None
     return schema_proto(record)
 
 
 def _training_parameters(store: metadata_store.MetadataStore, report: RunReport) -> dict[str, object]:
-    component = report.component("trainer")
+    component = report.component(ComponentId.TRAINER)
     if component is None or component.execution_id is None:
         return {}
     [execution] = store.get_executions_by_id([component.execution_id])
@@ -173,8 +168,8 @@ def _statistics_drift(
 ):
     from ml_lifecycle.components.drift_validator.core import compute_drift
 
-    stats_a = _first_output(report_a, "statistics_gen", "statistics")
-    stats_b = _first_output(report_b, "statistics_gen", "statistics")
+    stats_a = report_a.first_artifact(ComponentId.STATISTICS_GEN, "statistics")
+    stats_b = report_b.first_artifact(ComponentId.STATISTICS_GEN, "statistics")
     if stats_a is None or stats_b is None or schema is None:
         diff.drift_note = "statistics or schema missing in one of the runs"
         return

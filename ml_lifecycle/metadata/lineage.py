@@ -18,6 +18,8 @@ from typing import Literal
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from ml_lifecycle.base.contracts import Prop
+from ml_lifecycle.base.errors import LifecycleError
 from ml_lifecycle.store.queries import INPUT_EVENTS, OUTPUT_EVENTS, event_key, execution_state, property_value
 
 Direction = Literal["upstream", "downstream"]
@@ -27,7 +29,7 @@ _DIRECTIONS = {
 }
 
 
-class ArtifactNotFoundError(LookupError):
+class ArtifactNotFoundError(LifecycleError, LookupError):
     """No artifact (or pushed model version) with that id in the store."""
 
 
@@ -110,12 +112,12 @@ def _describe(node: LineageNode) -> str:
 
 
 def _artifact_label(type_name: str, properties: dict[str, object]) -> str:
-    if type_name == "Examples" and properties.get("span") is not None:
-        return f"Examples span {properties['span']}"
-    if type_name == "PushedModel" and properties.get("pushed_version") is not None:
-        return f"PushedModel version {properties['pushed_version']}"
-    if type_name in ("ModelBlessing", "InfraBlessing") and properties.get("blessed") is not None:
-        return f"{type_name} {'blessed' if properties['blessed'] == 1 else 'not blessed'}"
+    if type_name == "Examples" and properties.get(Prop.SPAN) is not None:
+        return f"Examples span {properties[Prop.SPAN]}"
+    if type_name == "PushedModel" and properties.get(Prop.PUSHED_VERSION) is not None:
+        return f"PushedModel version {properties[Prop.PUSHED_VERSION]}"
+    if type_name in ("ModelBlessing", "InfraBlessing") and properties.get(Prop.BLESSED) is not None:
+        return f"{type_name} {'blessed' if properties[Prop.BLESSED] == 1 else 'not blessed'}"
     return type_name
 
 

@@ -11,10 +11,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ml_metadata import metadata_store
 
-from ml_lifecycle.datasets.schema_file import SCHEMA_FILE_NAME, read_schema
+from ml_lifecycle.base.contracts import ArtifactFile, ComponentId, Prop
+from ml_lifecycle.datasets.schema_file import read_schema
 from ml_lifecycle.store.queries import ArtifactRecord, ComponentRun, component_runs
 
 OVERALL = "overall"
@@ -50,20 +52,21 @@ class RunReport:
     def component(self, component_id: str) -> ComponentRun | None:
         return next((c for c in self.components if c.component_id == component_id), None)
 
+    def first_artifact(
+        self, component_id: str, key: str, side: Literal["inputs", "outputs"] = "outputs"
+    ) -> ArtifactRecord | None:
+        """The first artifact the component read (`inputs`) or wrote (`outputs`) under `key`."""
+        component = self.component(component_id)
+        records = getattr(component, side).get(key) if component else None
+        return records[0] if records else None
+
     @property
     def cached_components(self) -> list[str]:
         return [c.component_id for c in self.components if c.state == "CACHED"]
 
 
-def _first(component: ComponentRun | None, key: str, side: str = "outputs") -> ArtifactRecord | None:
-    if component is None:
-        return None
-    records = getattr(component, side).get(key) or []
-    return records[0] if records else None
-
-
 def _split_names(artifact: ArtifactRecord) -> list[str]:
-    return json.loads(str(artifact.properties.get("split_names") or "[]"))
+    return json.loads(str(artifact.properties.get(Prop.SPLIT_NAMES) or "[]"))
 
 
 def examples_per_split(statistics: ArtifactRecord) -> dict[str, int]:
@@ -78,7 +81,7 @@ def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.types import standard_artifacts
 
-    split_names = str(record.properties.get("split_names") or "[]")
+    split_names = str(record.properties.get(Prop.SPLIT_NAMES) or "[]")
     artifact = standard_artifacts.ExampleStatistics()
     artifact.uri = record.uri
     artifact.split_names = split_names
@@ -90,7 +93,7 @@ def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
 
 def schema_proto(record: ArtifactRecord):
     """The `schema_pb2.Schema` of a Schema artifact (its `schema.pbtxt`)."""
-    return read_schema(Path(record.uri) / SCHEMA_FILE_NAME)
+    return read_schema(Path(record.uri) / ArtifactFile.SCHEMA)
 
 
 def anomalies_protos(anomalies: ArtifactRecord) -> dict[str, object]:
@@ -99,7 +102,7 @@ def anomalies_protos(anomalies: ArtifactRecord) -> dict[str, object]:
 
     protos = {}
     for split in _split_names(anomalies):
-        path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
+        path = os.path.join(anomalies.uri, f"Split-{split}", ArtifactFile.SCHEMA_DIFF)
         if not os.path.exists(path):
             continue
         proto = anomalies_pb2.Anomalies()
@@ -210,7 +213,7 @@ def validation_failures(evaluation: ArtifactRecord) -> list[str]:
 
 def evaluation_record(report: RunReport) -> ArtifactRecord | None:
     """The run's ModelEvaluation (TFMA output), or None when its Evaluator did not run."""
-    return _first(report.component("evaluator"), "evaluation")
+    return report.first_artifact(ComponentId.EVALUATOR, "evaluation")
 
 
 def not_pushed_reason(report: RunReport) -> str:
@@ -241,36 +244,35 @@ def describe_run(
     """Gathers a run's facts. Component ids follow the pipeline's stable ids."""
     components = component_runs(store, pipeline_name, run_id, component_ids)
     report = RunReport(run_id=run_id, components=components)
-    by_id = {c.component_id: c for c in components}
 
-    examples = _first(by_id.get("example_gen"), "examples")
+    examples = report.first_artifact(ComponentId.EXAMPLE_GEN, "examples")
     if examples is not None:
-        span = examples.properties.get("span")
+        span = examples.properties.get(Prop.SPAN)
         report.span = int(span) if span is not None else None
-    statistics = _first(by_id.get("statistics_gen"), "statistics")
+    statistics = report.first_artifact(ComponentId.STATISTICS_GEN, "statistics")
     if statistics is not None:
         report.examples_per_split = examples_per_split(statistics)
-    anomalies = _first(by_id.get("example_validator"), "anomalies")
+    anomalies = report.first_artifact(ComponentId.EXAMPLE_VALIDATOR, "anomalies")
     if anomalies is not None:
         report.anomalies = anomaly_lines(anomalies)
-    evaluation = _first(by_id.get("evaluator"), "evaluation")
+    evaluation = report.first_artifact(ComponentId.EVALUATOR, "evaluation")
     if evaluation is not None:
         report.metrics = overall_metrics(evaluation)
-    blessing = _first(by_id.get("evaluator"), "blessing")
+    blessing = report.first_artifact(ComponentId.EVALUATOR, "blessing")
     if blessing is not None:
-        report.blessed = blessing.properties.get("blessed") == 1
-    check = _first(by_id.get("model_check"), "blessing")
+        report.blessed = blessing.properties.get(Prop.BLESSED) == 1
+    check = report.first_artifact(ComponentId.MODEL_CHECK, "blessing")
     if check is not None:
-        report.model_check_passed = check.properties.get("blessed") == 1
-        report.model_check_reason = str(check.properties.get("reason") or "")
-    drift = _first(by_id.get("drift_validator"), "report")
+        report.model_check_passed = check.properties.get(Prop.BLESSED) == 1
+        report.model_check_reason = str(check.properties.get(Prop.REASON) or "")
+    drift = report.first_artifact(ComponentId.DRIFT_VALIDATOR, "report")
     if drift is not None:
         report.drift = dict(drift.properties)
-    concept = _first(by_id.get("concept_drift_check"), "report")
+    concept = report.first_artifact(ComponentId.CONCEPT_DRIFT_CHECK, "report")
     if concept is not None:
         report.concept_drift = dict(concept.properties)
-    pushed = _first(by_id.get("pusher"), "pushed_model")
-    if pushed is not None and pushed.properties.get("pushed") == 1:
-        report.pushed_version = str(pushed.properties.get("pushed_version"))
-        report.pushed_path = str(pushed.properties.get("pushed_destination"))
+    pushed = report.first_artifact(ComponentId.PUSHER, "pushed_model")
+    if pushed is not None and pushed.properties.get(Prop.PUSHED) == 1:
+        report.pushed_version = str(pushed.properties.get(Prop.PUSHED_VERSION))
+        report.pushed_path = str(pushed.properties.get(Prop.PUSHED_DESTINATION))
     return report

@@ -1,18 +1,19 @@
-"""Everything the HTML report shows, read from MLMD and the artifact files it points to.
+"""Everything the HTML report shows, read through `metadata.client.MetadataClient` (MLMD) and the
+artifact files it points to (`metadata.runs`).
 
-The result is plain dataclasses (`ReportData`), so that rendering (`reports.html`) is a pure
-function that tests can feed by hand.
+The result is plain dataclasses (`ReportData`), so that rendering (`reports.render.page`) is a
+pure function that tests can feed by hand.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from dataclasses import dataclass, field
 
+from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId, Prop
+from ml_lifecycle.metadata.client import MetadataClient, PushedModelRecord
 from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord
-from ml_lifecycle.metadata.runs import statistics_protos
-from ml_lifecycle.store.queries import PushedModelRecord
+from ml_lifecycle.metadata.runs import RunReport, statistics_protos
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class SpanStats:
 
 @dataclass
 class ReportData:
-    """Everything the page shows; `reports.html.render_report` turns it into HTML."""
+    """Everything the page shows; `reports.render.page.render_report` turns it into HTML."""
 
     pipeline_name: str
     generated_at: str = ""
@@ -130,73 +131,36 @@ class _RunLineage:
     drift_baseline_statistics: dict[int, int] = field(default_factory=dict)  # span -> ExampleStatistics id
     concept: dict[int, int] = field(default_factory=dict)  # span -> ConceptDriftReport id
 
-    def add(self, report) -> None:
+    def add(self, report: RunReport) -> None:
         """Records a RunReport's artifacts under its span (the span of the Examples it read)."""
         if report.span is None:
             return
-        by_id = {c.component_id: c for c in report.components}
-
-        def first(component_id: str, key: str, side: str = "outputs"):
-            component = by_id.get(component_id)
-            records = getattr(component, side).get(key) if component else None
-            return records[0] if records else None
-
-        statistics = first("statistics_gen", "statistics")
+        statistics = report.first_artifact(ComponentId.STATISTICS_GEN, "statistics")
         if statistics is not None:
             self.statistics[report.span] = statistics
             self.statistics_span[statistics.id] = report.span
-        drift = first("drift_validator", "report")
+        drift = report.first_artifact(ComponentId.DRIFT_VALIDATOR, "report")
         if drift is not None:
             self.drift[report.span] = drift.id
-            baseline = first("drift_validator", "baseline_statistics", "inputs")
+            baseline = report.first_artifact(ComponentId.DRIFT_VALIDATOR, "baseline_statistics", "inputs")
             if baseline is not None:
                 self.drift_baseline_statistics[report.span] = baseline.id
             else:
                 self.drift_baseline_statistics.pop(report.span, None)
-        concept = first("concept_drift_check", "report")
+        concept = report.first_artifact(ComponentId.CONCEPT_DRIFT_CHECK, "report")
         if concept is not None:
             self.concept[report.span] = concept.id
 
 
-class _OneArtifactStore:
-    """Just enough of a MetadataStore for metadata.drift to parse the given artifacts."""
-
-    def __init__(self, artifacts):
-        self._artifacts = list(artifacts)
-
-    def get_artifacts_by_type(self, type_name: str):
-        return self._artifacts
-
-
-def _span_records(store, history, artifact_by_span: dict[int, int]) -> list:
-    """history(store) records for the given artifacts, each under the span of the run that wrote it.
-
-    The components stamp `span` from their input artifacts' span property, which is not always
-    set (it then reads 0); the run's Examples always know their span, so lineage decides.
-    """
-    artifacts = {a.id: a for a in store.get_artifacts_by_id(list(artifact_by_span.values()))}
-    records = []
-    for span in sorted(artifact_by_span):
-        artifact = artifacts.get(artifact_by_span[span])
-        if artifact is None:
-            continue
-        parsed = history(_OneArtifactStore([artifact]))
-        if parsed:
-            records.append(dataclasses.replace(parsed[0], span=span))
-    return records
-
-
-def _span_statistics(store, lineage: _RunLineage, notes: list[str]) -> list[SpanStats]:
+def _span_statistics(client: MetadataClient, lineage: _RunLineage, notes: list[str]) -> list[SpanStats]:
     """The newest statistics of each span: from the runs, else from the artifacts' span property."""
-    from ml_lifecycle.store.queries import artifact_record, property_value
-
     chosen = dict(lineage.statistics)
-    if not chosen:
-        for artifact in sorted(store.get_artifacts_by_type("ExampleStatistics"), key=lambda a: a.id):
-            if "span" in artifact.properties:
-                chosen[int(property_value(artifact.properties["span"]))] = artifact_record(
-                    artifact, "ExampleStatistics"
-                )
+    if not chosen and "ExampleStatistics" in client.artifact_types():
+        # Oldest first, so that the newest of a span is the one kept.
+        for entry in reversed(client.artifacts("ExampleStatistics")):
+            span = entry.artifact.properties.get(Prop.SPAN)
+            if span is not None:
+                chosen[int(span)] = entry.artifact
     result = []
     for span in sorted(chosen):
         record = chosen[span]
@@ -209,7 +173,7 @@ def _span_statistics(store, lineage: _RunLineage, notes: list[str]) -> list[Span
     return result
 
 
-def _run_point(report) -> RunPoint:
+def _run_point(report: RunReport) -> RunPoint:
     failed = next((c.component_id for c in report.components if c.state == "FAILED"), None)
     return RunPoint(
         run_id=report.run_id,
@@ -221,37 +185,28 @@ def _run_point(report) -> RunPoint:
     )
 
 
-def _concept_versions(store, concept: list[ConceptRecord], pushed: list[PushedModelRecord]) -> dict[int, str]:
+def concept_versions(concept: list[ConceptRecord], pushed: list[PushedModelRecord]) -> dict[int, str]:
     """Span -> version of the pushed model its concept check scored (the check records the Model id)."""
-    from ml_lifecycle.store.queries import property_value
-
     by_model = {p.model_id: p.version for p in pushed if p.model_id is not None}
     by_pushed = {p.pushed_model_id: p.version for p in pushed}
-    by_id = {a.id: a for a in store.get_artifacts_by_id([c.artifact_id for c in concept if c.artifact_id])}
     result = {}
     for record in concept:
-        artifact = by_id.get(record.artifact_id)
-        if artifact is None or "pushed_model_id" not in artifact.custom_properties:
+        if record.pushed_model_id is None:
             continue
-        model_id = int(property_value(artifact.custom_properties["pushed_model_id"]))
-        version = by_model.get(model_id, by_pushed.get(model_id))
+        version = by_model.get(record.pushed_model_id, by_pushed.get(record.pushed_model_id))
         if version is not None:
             result[record.span] = version
     return result
 
 
-def collect_report(config) -> ReportData:
+def collect_report(config, client: MetadataClient | None = None) -> ReportData:
     """Reads the report's data for a PipelineConfig from its metadata store and artifacts.
 
-    Raises store.connection.StoreNotFoundError when the pipeline has never run.
+    `client` defaults to `MetadataClient.from_config(config)`. Raises
+    store.connection.StoreNotFoundError when the pipeline has never run.
     """
-    from ml_lifecycle.metadata.drift import concept_history, drift_history
-    from ml_lifecycle.metadata.runs import describe_run
-    from ml_lifecycle.pipeline.pipeline import COMPONENT_IDS
-    from ml_lifecycle.store.connection import open_store
-    from ml_lifecycle.store.queries import list_run_ids, pushed_models
-
-    store = open_store(config.metadata_connection_config())
+    if client is None:
+        client = MetadataClient.from_config(config)
     data = ReportData(
         pipeline_name=config.pipeline_name,
         generated_at=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -262,27 +217,27 @@ def collect_report(config) -> ReportData:
         concept_max_drop=config.drift.concept_max_drop,
     )
     lineage = _RunLineage()
-    for run_id in list_run_ids(store, config.pipeline_name):
+    for run in reversed(client.runs()):  # oldest first: a span's newest run wins
         try:
-            report = describe_run(store, config.pipeline_name, run_id, COMPONENT_IDS)
+            report = client.run(run.run_id, COMPONENT_IDS)
         except Exception as error:  # e.g. a run whose evaluation files were deleted
-            data.notes.append(f"run {run_id}: could not be described ({error})")
+            data.notes.append(f"run {run.run_id}: could not be described ({error})")
             continue
         data.runs.append(_run_point(report))
         lineage.add(report)
 
-    data.spans = _span_statistics(store, lineage, data.notes)
+    data.spans = _span_statistics(client, lineage, data.notes)
     if lineage.drift:
-        data.drift = _span_records(store, drift_history, lineage.drift)
+        data.drift = client.drift_reports_by_span(lineage.drift)
         for record in data.drift:
             baseline = lineage.statistics_span.get(lineage.drift_baseline_statistics.get(record.span, -1))
             if baseline is not None:
                 record.baseline_span = baseline
     else:
-        data.drift = drift_history(store)
+        data.drift = client.drift_history()
     data.concept = (
-        _span_records(store, concept_history, lineage.concept) if lineage.concept else concept_history(store)
+        client.concept_reports_by_span(lineage.concept) if lineage.concept else client.concept_history()
     )
-    data.pushed = pushed_models(store, config.pipeline_name)
-    data.concept_versions = _concept_versions(store, data.concept, data.pushed)
+    data.pushed = client.pushed_models()
+    data.concept_versions = concept_versions(data.concept, data.pushed)
     return data

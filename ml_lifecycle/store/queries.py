@@ -195,6 +195,19 @@ def training_spans(store: metadata_store.MetadataStore, model_id: int) -> set[in
     }
 
 
+def pipeline_artifacts(
+    store: metadata_store.MetadataStore, type_name: str, pipeline_name: str | None
+) -> list[metadata_store_pb2.Artifact]:
+    """Artifacts of one type; with `pipeline_name`, only those attributed to its pipeline context
+    (a shared store holds other pipelines' too)."""
+    artifacts = store.get_artifacts_by_type(type_name)
+    if pipeline_name is None:
+        return list(artifacts)
+    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    ours = {a.id for a in store.get_artifacts_by_context(context.id)} if context else set()
+    return [a for a in artifacts if a.id in ours]
+
+
 def pushed_models(
     store: metadata_store.MetadataStore, pipeline_name: str | None = None
 ) -> list[PushedModelRecord]:
@@ -205,12 +218,7 @@ def pushed_models(
     a shared store holds other pipelines' too.
     """
     records = []
-    artifacts = store.get_artifacts_by_type("PushedModel")
-    if pipeline_name is not None:
-        context = store.get_context_by_type_and_name("pipeline", pipeline_name)
-        ours = {a.id for a in store.get_artifacts_by_context(context.id)} if context else set()
-        artifacts = [a for a in artifacts if a.id in ours]
-    for artifact in artifacts:
+    for artifact in pipeline_artifacts(store, "PushedModel", pipeline_name):
         if property_value(artifact.custom_properties.get("pushed", metadata_store_pb2.Value())) != 1:
             continue
         span = model_id = None

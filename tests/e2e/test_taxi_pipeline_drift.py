@@ -55,8 +55,7 @@ def test_recorded_drift_equals_tfdv_for_real_spans(taxi_config, two_span_runs):
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.types import standard_artifacts
 
-    from ml_lifecycle.metadata.drift import drift_history
-    from ml_lifecycle.store.connection import open_store
+    from ml_lifecycle.metadata.client import MetadataClient
 
     first = describe(taxi_config, two_span_runs[0])
     second = describe(taxi_config, two_span_runs[1])
@@ -73,9 +72,7 @@ def test_recorded_drift_equals_tfdv_for_real_spans(taxi_config, two_span_runs):
     schema = tfdv.load_schema_text(str(taxi_config.dataset.resolve_schema()))
     expected = tfdv.validate_statistics(train_stats(second), schema, previous_statistics=train_stats(first))
     tfdv_scores = {info.path.step[0]: info.drift_measurements[0].value for info in expected.drift_skew_info}
-    recorded = next(
-        r for r in drift_history(open_store(taxi_config.metadata_connection_config())) if r.span == 2
-    )
+    recorded = next(r for r in MetadataClient.from_config(taxi_config).drift_history() if r.span == 2)
     assert set(recorded.features) == set(tfdv_scores)
     for feature, score in tfdv_scores.items():
         assert recorded.features[feature].score == pytest.approx(score, abs=1e-12), feature

@@ -145,3 +145,83 @@ def tiny_store(tmp_path) -> TinyStore:
         examples[span], models[span], pushed[span] = example_id, model_id, push_id
         previous_model = model_id
     return TinyStore(store, examples, models, pushed, str(span_dir))
+
+
+OTHER_PIPELINE = "other"
+
+
+@dataclass
+class SharedStore:
+    """Two pipelines' drift and concept-drift reports in one store, as MySQL holds them."""
+
+    store: metadata_store.MetadataStore
+    # Pipeline -> artifact type -> {span: id of the newest report of that span}.
+    newest: dict[str, dict[str, dict[int, int]]]
+
+
+def _report(type_id: int, span: int, verdict: str, **properties) -> mlmd.Artifact:
+    artifact = mlmd.Artifact(type_id=type_id, uri=f"/x/report/{span}")
+    artifact.custom_properties["span"].int_value = span
+    artifact.custom_properties["verdict"].string_value = verdict
+    for name, value in properties.items():
+        if isinstance(value, str):
+            artifact.custom_properties[name].string_value = value
+        elif isinstance(value, float):
+            artifact.custom_properties[name].double_value = value
+        else:
+            artifact.custom_properties[name].int_value = value
+    return artifact
+
+
+@pytest.fixture
+def shared_store() -> SharedStore:
+    """Pipeline PIPELINE reports spans 1 and 2, OTHER_PIPELINE spans 2 and 3; the other pipeline's
+    span-2 reports are the newer ones, so a history that is not scoped shows them for PIPELINE."""
+    config = mlmd.ConnectionConfig()
+    config.fake_database.SetInParent()
+    store = metadata_store.MetadataStore(config)
+    drift_type = _type(store, "artifact", "DriftReport")
+    concept_type = _type(store, "artifact", "ConceptDriftReport")
+    pipeline_type = _type(store, "context", "pipeline")
+    contexts = dict(
+        zip(
+            (PIPELINE, OTHER_PIPELINE),
+            store.put_contexts(
+                [mlmd.Context(type_id=pipeline_type, name=n) for n in (PIPELINE, OTHER_PIPELINE)]
+            ),
+            strict=True,
+        )
+    )
+    # Written in this order, so ids grow down the list. PIPELINE's feature scores are in the
+    # positional form older stores hold, OTHER_PIPELINE's in today's named form.
+    plan = [
+        (PIPELINE, 1, "no_baseline", {}),
+        (PIPELINE, 2, "ok", {"fare": [0.04, 0.1, 0, 0.02]}),
+        (OTHER_PIPELINE, 2, "no_baseline", {}),
+        (
+            OTHER_PIPELINE,
+            3,
+            "drift",
+            {"tips": {"score": 0.5, "threshold": 0.1, "drifted": True, "psi": None}},
+        ),
+    ]
+    newest: dict[str, dict[str, dict[int, int]]] = {
+        name: {"DriftReport": {}, "ConceptDriftReport": {}} for name in contexts
+    }
+    for pipeline, span, verdict, scores in plan:
+        drift = _report(drift_type, span, verdict, policy=pipeline, feature_scores=json.dumps(scores))
+        concept = _report(
+            concept_type,
+            span,
+            "ok" if scores else "no_pushed_model",
+            metric=f"auc-{pipeline}",
+            pushed_model_id=100 + span,
+        )
+        drift_id, concept_id = store.put_artifacts([drift, concept])
+        store.put_attributions_and_associations(
+            [mlmd.Attribution(context_id=contexts[pipeline], artifact_id=a) for a in (drift_id, concept_id)],
+            [],
+        )
+        newest[pipeline]["DriftReport"][span] = drift_id
+        newest[pipeline]["ConceptDriftReport"][span] = concept_id
+    return SharedStore(store, newest)

@@ -89,3 +89,27 @@ def test_pushed_models_of_one_pipeline_only(tiny_store, client):
     assert [m.version for m in client.pushed_models()] == ["1001", "1002"]
     assert pushed_models(tiny_store.store, "another-pipeline") == []
     assert len(pushed_models(tiny_store.store)) == 2
+
+
+def test_a_run_with_the_whole_pipeline_lists_what_it_did_not_run(tiny_store, client):
+    report = client.run("span-1-run", ("example_gen", "schema", "trainer"))
+    assert [(c.component_id, c.state) for c in report.components] == [
+        ("example_gen", "COMPLETE"),
+        ("schema", "NOT RUN"),
+        ("trainer", "COMPLETE"),
+    ]
+    assert report.first_artifact("trainer", "examples", "inputs").id == tiny_store.examples[1]
+    assert [c.component_id for c in client.run("span-1-run").components] == [
+        "example_gen",
+        "trainer",
+        "pusher",
+    ]
+    with pytest.raises(RunNotFoundError, match="no pipeline run 'nope'"):
+        client.run("nope", ("example_gen",))
+
+
+def test_lookup_errors_are_project_errors():
+    from ml_lifecycle.base.errors import LifecycleError
+
+    assert issubclass(ArtifactNotFoundError, LifecycleError)
+    assert issubclass(ArtifactNotFoundError, LookupError)

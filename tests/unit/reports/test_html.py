@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord, FeatureScore
+from ml_lifecycle.base.contracts import FeatureScore
+from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord
 from ml_lifecycle.reports.collect import ReportData, RunPoint, SpanStats, missing_counts, span_stats
-from ml_lifecycle.reports.html import SECTIONS, render_report
+from ml_lifecycle.reports.render.page import SECTIONS, render_report
 from ml_lifecycle.store.queries import PushedModelRecord
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
