@@ -43,7 +43,8 @@ import pandas as pd
 
 from ml_lifecycle import TENSORFLOW_ENV
 from ml_lifecycle.config.project import PipelineConfig, load_config
-from ml_lifecycle.datasets.prepare import SPAN_FILE_NAME, prepare_spans, read_source, span_numbers
+from ml_lifecycle.datasets.prepare import prepare_spans, read_source, span_numbers
+from ml_lifecycle.datasets.span_files import SPAN_FILE_NAME
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent

@@ -183,12 +183,16 @@ def main() -> int:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+    from ml_lifecycle.base.contracts import RAW_SIGNATURE
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.config.serving import ServingConfig
-    from ml_lifecycle.serving.api import FeatureRules, ServedModel, ServingServices, decode_predict
-    from ml_lifecycle.serving.models import RAW_SIGNATURE, ModelRepository, load_version
+    from ml_lifecycle.serving.http.api import ServedModel, ServingServices
+    from ml_lifecycle.serving.http.server import ModelServer
+    from ml_lifecycle.serving.inference.repository import ModelRepository
+    from ml_lifecycle.serving.inference.warmup import load_version
+    from ml_lifecycle.serving.protocol.requests import decode_predict
+    from ml_lifecycle.serving.protocol.values import FeatureRules
     from ml_lifecycle.serving.router import Router
-    from ml_lifecycle.serving.server import ModelServer
 
     repo = Path(__file__).resolve().parents[1]
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
@@ -241,8 +245,8 @@ def main() -> int:
                 update={"logging": serving.logging.model_copy(update={"sample_rate": args.log_sample_rate})}
             )
         from ml_lifecycle.datasets.schema_file import read_schema
-        from ml_lifecycle.serving.monitoring import Monitor
-        from ml_lifecycle.serving.prediction_log import PredictionLogWriter
+        from ml_lifecycle.serving.observability.monitor import Monitor
+        from ml_lifecycle.serving.observability.prediction_log import PredictionLogWriter
 
         schema = read_schema(config.dataset.resolve_schema())
         services = ServingServices(

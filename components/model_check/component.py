@@ -9,13 +9,14 @@ import logging
 import os
 
 import tensorflow as tf
-from ml_lifecycle.components.model_check.core import ModelCheckError, replay, strip_features, warmup_requests
+from ml_lifecycle.components.model_check.core import strip_features, warmup_requests
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+from ml_lifecycle.base.contracts import ArtifactFile
+from ml_lifecycle.models.warmup import ModelCheckError, replay
 
 
 def _read_examples(examples, split: str, limit: int) -> list[bytes]:
@@ -61,8 +62,8 @@ def ModelCheck(
 
     stamped = path_utils.stamped_model_path(blessing.uri)
     io_utils.copy_dir(model_dir, stamped)
-    tf.io.gfile.makedirs(os.path.dirname(os.path.join(stamped, WARMUP_FILE)))
-    with tf.io.TFRecordWriter(os.path.join(stamped, WARMUP_FILE)) as writer:
+    tf.io.gfile.makedirs(os.path.dirname(os.path.join(stamped, ArtifactFile.WARMUP_REQUESTS)))
+    with tf.io.TFRecordWriter(os.path.join(stamped, ArtifactFile.WARMUP_REQUESTS)) as writer:
         for log in logs:
             writer.write(log.SerializeToString())
     io_utils.write_string_file(os.path.join(blessing.uri, "INFRA_BLESSED"), "")

@@ -1,4 +1,5 @@
-"""Pure core of the model check: warmup requests from real examples, and checks of the answers.
+"""Pure core of the model check: warmup requests from real examples, replayed and checked by
+`ml_lifecycle.models.warmup` (the same replay the model server warms a version up with).
 
 TFX's InfraValidator starts a TF Serving binary (or container), which cannot be installed here;
 this check loads the SavedModel in-process instead, which catches the same export problems
@@ -7,30 +8,24 @@ this check loads the SavedModel in-process instead, which catches the same expor
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-
-import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+# The replay and its checks are the model's warmup contract, shared with the model server.
+from ml_lifecycle.models.warmup import CheckResult, ModelCheckError, check_outputs, replay
+
+__all__ = [
+    "MAX_WARMUP_RECORDS",
+    "CheckResult",
+    "ModelCheckError",
+    "check_outputs",
+    "replay",
+    "strip_features",
+    "warmup_requests",
+]
+
 # TF Serving reads at most this many warmup records.
 MAX_WARMUP_RECORDS = 1000
-
-
-class ModelCheckError(RuntimeError):
-    """The exported model cannot answer a serving request correctly."""
-
-
-@dataclass
-class CheckResult:
-    requests: int = 0
-    examples: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-
-    @property
-    def p50_ms(self) -> float:
-        return float(np.percentile(self.latencies_ms, 50)) if self.latencies_ms else 0.0
 
 
 def strip_features(serialized_example: bytes, drop: set[str]) -> bytes:
@@ -63,36 +58,3 @@ def warmup_requests(
             prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
         )
     return logs
-
-
-def check_outputs(outputs: dict[str, np.ndarray], batch_size: int) -> None:
-    """Every output has one row per example and only finite numbers."""
-    if not outputs:
-        raise ModelCheckError("the signature returned no outputs")
-    for key, value in outputs.items():
-        value = np.asarray(value)
-        if value.shape[:1] != (batch_size,):
-            raise ModelCheckError(f"output {key!r} has shape {value.shape}, expected {batch_size} rows")
-        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-            raise ModelCheckError(f"output {key!r} holds NaN or infinite values")
-
-
-def replay(signature, logs: list[prediction_log_pb2.PredictionLog]) -> CheckResult:
-    """Sends each warmup request to a loaded signature and checks the answers."""
-    result = CheckResult()
-    for log in logs:
-        inputs = {
-            key: tf.constant(tf.make_ndarray(tensor))
-            for key, tensor in log.predict_log.request.inputs.items()
-        }
-        batch_size = int(next(iter(inputs.values())).shape[0])
-        started = time.perf_counter()
-        try:
-            outputs = signature(**inputs)
-        except (tf.errors.OpError, TypeError, ValueError) as error:
-            raise ModelCheckError(f"the model rejected a warmup request: {error}") from error
-        result.latencies_ms.append((time.perf_counter() - started) * 1000)
-        check_outputs({k: v.numpy() for k, v in outputs.items()}, batch_size)
-        result.requests += 1
-        result.examples += batch_size
-    return result

@@ -20,7 +20,7 @@ def _span_rows(config, span: int) -> int:
     """The span's CSV rows when its files are on this machine (checked as `lifecycle run` does);
     0 when they only exist where the cluster reads them."""
     from ml_lifecycle.datasets.check import check_span
-    from ml_lifecycle.datasets.prepare import span_dir
+    from ml_lifecycle.datasets.span_files import span_dir
 
     if not span_dir(config.data_root_path, span).is_dir():
         return 0

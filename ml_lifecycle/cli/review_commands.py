@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from ml_lifecycle.config.project import PipelineConfig
 
 
-
 class ReviewQueueMissingError(LifecycleError, FileNotFoundError):
     """The configured review queue does not exist yet."""
 

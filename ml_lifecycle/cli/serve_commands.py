@@ -77,7 +77,7 @@ def register(commands) -> None:
 
 
 def cmd_serve(config: PipelineConfig, args: argparse.Namespace) -> int:
-    from ml_lifecycle.serving.server import build_server
+    from ml_lifecycle.serving.http.server import build_server
 
     server = build_server(config, host=args.host, port=args.port)
     stop = threading.Event()

@@ -27,7 +27,7 @@ class PredictionLogConfig(StrictModel):
         return Path(self.directory) if self.directory else Path(work_dir) / "prediction_logs"
 
 
-# Metric names an alert rule may watch (serving/monitoring.py computes them per model over the
+# Metric names an alert rule may watch (serving/observability/metrics.py computes them per model over the
 # last `monitoring.window` observations). A `:<feature>` suffix selects one input feature.
 ALERT_METRICS = (
     "error_rate",  # share of requests answered 5xx

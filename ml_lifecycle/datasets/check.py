@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.datasets.prepare import span_dir
+from ml_lifecycle.datasets.span_files import span_dir
 
 
 class SpanNotFoundError(DataError):

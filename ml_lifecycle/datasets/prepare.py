@@ -8,7 +8,6 @@ prepare never leaves a half-written span.
 from __future__ import annotations
 
 import csv
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,7 @@ import pandas as pd
 
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import DatasetConfig
-
-SPAN_FILE_NAME = "data.csv"
-_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+from ml_lifecycle.datasets.span_files import as_float_text, write_span
 
 
 @dataclass(frozen=True)
@@ -29,10 +26,6 @@ class PreparedSpan:
     period: str
     rows: int
     path: Path
-
-
-def span_dir(data_root: Path, span: int) -> Path:
-    return Path(data_root) / f"span-{span}"
 
 
 def span_numbers(timestamps: pd.Series, config: DatasetConfig) -> tuple[np.ndarray, pd.Series]:
@@ -62,12 +55,6 @@ def read_source(config: DatasetConfig) -> pd.DataFrame:
     if missing:
         raise DataError(f"{source}: missing column(s) {missing}; the header has {list(frame.columns)}")
     return frame
-
-
-def as_float_text(value: str) -> str:
-    """'300' -> '300.0': CsvExampleGen infers each column's type per span, so a float column
-    whose span happens to hold only whole numbers would otherwise arrive as INT."""
-    return value + ".0" if _INTEGER_TEXT.fullmatch(value) else value
 
 
 def _numeric_if_parsable(column: pd.Series) -> pd.Series:
@@ -131,15 +118,13 @@ def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
     prepared = []
     for span in sorted(set(numbers.tolist())):
         rows = out[numbers == span]
-        final = span_dir(data_root, span)
-        staging = data_root / f".staging-span-{span}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        rows.to_csv(staging / SPAN_FILE_NAME, index=False, quoting=csv.QUOTE_MINIMAL)
-        (staging / SOURCE_MARKER).write_text(f"{config.resolve_source()}\n")
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
+        path = write_span(
+            data_root,
+            span,
+            lambda path, rows=rows: rows.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL),
+            staging_name=f".staging-span-{span}",
+            extra_files={SOURCE_MARKER: f"{config.resolve_source()}\n"},
+        )
         period = periods[numbers == span].iloc[0]
-        prepared.append(PreparedSpan(span, period, len(rows), final / SPAN_FILE_NAME))
+        prepared.append(PreparedSpan(span, period, len(rows), path))
     return prepared

@@ -15,10 +15,9 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
+from ml_lifecycle.base.contracts import RAW_SIGNATURE, SERVING_SIGNATURE
 from ml_lifecycle.models.features import FeatureSpec, transformed_name
 
-SERVING_SIGNATURE = "serving_default"
-RAW_SIGNATURE = "serving_raw"
 OUTPUT_KEY = "outputs"
 
 

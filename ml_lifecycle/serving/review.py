@@ -12,21 +12,20 @@ connection; a busy timeout makes concurrent writers wait rather than fail.
 
 from __future__ import annotations
 
-import csv
 import json
-import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.base.errors import DataError, LifecycleError, UsageError
 from ml_lifecycle.config.dataset import DatasetConfig
 from ml_lifecycle.config.serving import HumanReviewConfig
-from ml_lifecycle.datasets.prepare import SPAN_FILE_NAME, as_float_text, span_dir
+from ml_lifecycle.datasets.span_files import as_float_text, span_dir, write_csv_rows, write_span
 
 # Other connections may hold the write lock briefly (one insert); wait rather than fail.
 _BUSY_TIMEOUT_S = 10.0
@@ -63,19 +62,30 @@ def decide(score: float, config: HumanReviewConfig) -> ReviewDecision:
     return ReviewDecision(deferred=False, flagged=False)
 
 
-class ReviewItemNotFoundError(ValueError):
+def review_marks(scores: Iterable[float], config: HumanReviewConfig) -> dict[str, list[bool]] | None:
+    """The `review` key of a response: per row, deferred and flagged; None under full automation."""
+    if config.automation == "full":
+        return None
+    decisions = [decide(float(score), config) for score in scores]
+    return {
+        "deferred": [decision.deferred for decision in decisions],
+        "flagged": [decision.flagged for decision in decisions],
+    }
+
+
+class ReviewItemNotFoundError(LifecycleError, ValueError):
     """No review item has the given id."""
 
 
-class InvalidLabelError(ValueError):
+class InvalidLabelError(LifecycleError, ValueError):
     """A label that the dataset's 0/1 label column cannot hold."""
 
 
-class NothingToExportError(ValueError):
+class NothingToExportError(LifecycleError, ValueError):
     """No labelled items are waiting to be exported."""
 
 
-class SpanExistsError(ValueError):
+class SpanExistsError(LifecycleError, ValueError):
     """The export would overwrite a span that is already there."""
 
 
@@ -260,7 +270,7 @@ def export_span(
     `lifecycle run --span <span>` accept it), and marks them exported. Refuses to replace an
     existing span unless `force`; a forced re-export of the same span includes its items again."""
     if span < 1:
-        raise ValueError(f"--span {span}: spans are numbered from 1")
+        raise UsageError(f"--span {span}: spans are numbered from 1")
     final = span_dir(data_root, span)
     if final.exists() and not force:
         raise SpanExistsError(f"span {span}: {final} already exists; pass --force to replace it")
@@ -271,22 +281,14 @@ def export_span(
             "label some with `lifecycle review label ID LABEL`"
         )
     rows = [span_row(item, dataset) for item in items]
-    data_root = Path(data_root)
-    data_root.mkdir(parents=True, exist_ok=True)
-    # Same as prepare: written aside and renamed, so an interrupted export leaves no half span.
-    staging = data_root / f".staging-review-span-{span}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    with (staging / SPAN_FILE_NAME).open("w", newline="") as handle:
-        # "\n" as pandas writes in `lifecycle data prepare`; csv's default is "\r\n".
-        writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-        writer.writerow(dataset.span_columns)
-        writer.writerows(rows)
-    if final.exists():
-        shutil.rmtree(final)
-    staging.rename(final)
+    path = write_span(
+        data_root,
+        span,
+        partial(write_csv_rows, header=dataset.span_columns, rows=rows),
+        staging_name=f".staging-review-span-{span}",
+    )
     queue.mark_exported([item.id for item in items], span)
-    return final / SPAN_FILE_NAME
+    return path
 
 
 def span_row(item: ReviewItem, dataset: DatasetConfig) -> list[str]:

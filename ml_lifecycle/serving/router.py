@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ml_lifecycle.base.errors import LifecycleError
+
 log = logging.getLogger(__name__)
 
 Color = Literal["blue", "green"]
 ROLLOUT_LABELS = ("stable", "canary", "shadow", "blue", "green")
 
 
-class RolloutError(ValueError):
+class RolloutError(LifecycleError, ValueError):
     """A rollout change that cannot be applied (unknown or unavailable version, nothing to promote...)."""
 
 
@@ -224,7 +226,7 @@ class RouteDecision:
     shadow_version: int | None = None
 
 
-class NoVersionToServeError(LookupError):
+class NoVersionToServeError(LifecycleError, LookupError):
     """No stable version yet (nothing pushed, or every version failed to load)."""
 
 

@@ -23,7 +23,6 @@ OUTPUT_EVENTS = (
 INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
 
 
-
 class RunNotFoundError(LifecycleError, LookupError):
     """No pipeline run with that id is recorded."""
 

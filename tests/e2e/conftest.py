@@ -42,7 +42,6 @@ def two_span_runs(taxi_config):
 
 def describe(config, outcome):
     from ml_lifecycle.base.contracts import COMPONENT_IDS
-
     from ml_lifecycle.metadata.runs import describe_run
     from ml_lifecycle.store.connection import open_store
 

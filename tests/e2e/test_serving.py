@@ -90,7 +90,7 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
         RolloutConfig,
         ServingConfig,
     )
-    from ml_lifecycle.serving.server import build_server
+    from ml_lifecycle.serving.http.server import build_server
 
     work = tmp_path_factory.mktemp("serving-work")
     source = taxi_config.serving_root_path / taxi_config.serving_model_name
@@ -331,7 +331,8 @@ def test_deferral_band_answers_marks_and_queues(served, client):
 
 
 def test_prediction_logs_read_back_as_prediction_log(served, client):
-    from ml_lifecycle.serving.prediction_log import log_annotations, read_prediction_logs
+    from ml_lifecycle.serving.observability.log_records import log_annotations
+    from ml_lifecycle.serving.observability.prediction_log import read_prediction_logs
 
     server, config, (old, new) = served
     rows = _typed_rows(config, 2, 3)

@@ -96,7 +96,6 @@ def _assert_store_consistent(config, outcomes: dict[int, ChildOutcome]) -> None:
     """Every execution finished (COMPLETE/CACHED) or FAILED, no event points at a missing artifact
     or execution, and each completed run holds its own artifacts, its model trained on its span."""
     from ml_lifecycle.base.contracts import COMPONENT_IDS
-
     from ml_lifecycle.store.connection import open_store
     from ml_lifecycle.store.queries import EXECUTION_STATES, pushed_models, training_spans
 

@@ -10,15 +10,8 @@ import pytest
 
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import load_dataset_config
-from ml_lifecycle.datasets.prepare import (
-    SOURCE_MARKER,
-    SPAN_FILE_NAME,
-    as_float_text,
-    compute_label,
-    prepare_spans,
-    span_dir,
-    span_numbers,
-)
+from ml_lifecycle.datasets.prepare import SOURCE_MARKER, compute_label, prepare_spans, span_numbers
+from ml_lifecycle.datasets.span_files import SPAN_FILE_NAME, as_float_text, span_dir
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

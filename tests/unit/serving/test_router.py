@@ -147,9 +147,10 @@ def test_new_version_policy(tmp_path):
 
 def test_a_restart_keeps_a_persisted_stable_version_the_policy_alone_would_not_load(tmp_path):
     from ml_lifecycle.config.serving import ServingConfig, VersionPolicyConfig
-    from ml_lifecycle.serving.api import FeatureRules, ServedModel, ServingServices
-    from ml_lifecycle.serving.models import ModelRepository
-    from ml_lifecycle.serving.server import ModelServer
+    from ml_lifecycle.serving.http.api import ServedModel, ServingServices
+    from ml_lifecycle.serving.http.server import ModelServer
+    from ml_lifecycle.serving.inference.repository import ModelRepository
+    from ml_lifecycle.serving.protocol.values import FeatureRules
 
     for version in (1, 2, 3):
         (tmp_path / "taxi" / str(version)).mkdir(parents=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from ml_lifecycle.serving.server import settle_heap
+from ml_lifecycle.serving.http.server import settle_heap
 
 
 class _Node:

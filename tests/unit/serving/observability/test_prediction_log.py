@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 
 from ml_lifecycle.config.serving import PredictionLogConfig
-from ml_lifecycle.serving.prediction_log import (
+from ml_lifecycle.serving.observability.log_records import (
     LoggedPrediction,
-    PredictionLogWriter,
     log_annotations,
+    rows_from_prediction_logs,
+)
+from ml_lifecycle.serving.observability.log_tensors import tensor_values
+from ml_lifecycle.serving.observability.prediction_log import (
+    PredictionLogWriter,
     prediction_log_files,
     read_prediction_logs,
-    rows_from_prediction_logs,
-    tensor_values,
 )
 
 # 2026-01-01 00:00:00 UTC: records just before and after it land in different hour partitions.
@@ -116,7 +118,7 @@ def test_an_unwritable_directory_is_counted_and_logged_once_never_raised(tmp_pat
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the log directory should be")
     writer = PredictionLogWriter(_config(), blocker / "logs")
-    with caplog.at_level(logging.ERROR, logger="ml_lifecycle.serving.prediction_log"):
+    with caplog.at_level(logging.ERROR, logger="ml_lifecycle.serving.observability.prediction_log"):
         for second in range(5):
             writer.submit(_record(NEW_YEAR + second))
         writer.close()
@@ -195,7 +197,7 @@ def test_a_truncated_last_record_is_skipped_with_a_warning(tmp_path, caplog):
         writer.submit(_record(NEW_YEAR + 1))
     (path,) = prediction_log_files(tmp_path)
     path.write_bytes(path.read_bytes()[:-5])  # as a crash mid-write would leave it
-    with caplog.at_level(logging.WARNING, logger="ml_lifecycle.serving.prediction_log"):
+    with caplog.at_level(logging.WARNING, logger="ml_lifecycle.serving.observability.prediction_log"):
         logs = list(read_prediction_logs(tmp_path))
     assert len(logs) == 1
     assert any("truncated" in r.getMessage() for r in caplog.records)
@@ -250,7 +252,7 @@ def _reference_tensor(dtype: int, shape: list[int], field: str, values: list):
 def test_request_columns_become_the_same_tensor_as_value_by_value(column, dtype_name, field, expected):
     from tensorflow.core.framework import types_pb2
 
-    from ml_lifecycle.serving.prediction_log import tensor_proto
+    from ml_lifecycle.serving.observability.log_tensors import tensor_proto
 
     expected = column if expected is None else expected
     reference = _reference_tensor(types_pb2.DataType.Value(dtype_name), [len(column)], field, expected)
@@ -260,7 +262,7 @@ def test_request_columns_become_the_same_tensor_as_value_by_value(column, dtype_
 def test_output_arrays_are_logged_as_their_nested_lists():
     import numpy as np
 
-    from ml_lifecycle.serving.prediction_log import tensor_proto
+    from ml_lifecycle.serving.observability.log_tensors import tensor_proto
 
     scores = np.array([[0.8], [0.1], [1 / 3]], dtype=np.float32)
     assert tensor_proto(scores).SerializeToString() == tensor_proto(scores.tolist()).SerializeToString()

@@ -10,8 +10,11 @@ import pytest
 import tensorflow as tf
 
 from ml_lifecycle.config.serving import HumanReviewConfig, VersionPolicyConfig
-from ml_lifecycle.serving.api import FeatureRules, ServedModel, ServingApi, ServingServices
-from ml_lifecycle.serving.models import InputSpec, ModelRepository, SignatureInfo, example_rows
+from ml_lifecycle.serving.http.api import ServedModel, ServingApi, ServingServices
+from ml_lifecycle.serving.inference.codec import example_rows
+from ml_lifecycle.serving.inference.repository import ModelRepository
+from ml_lifecycle.serving.inference.signatures import InputSpec, SignatureInfo
+from ml_lifecycle.serving.protocol.values import FeatureRules
 from ml_lifecycle.serving.router import Router
 
 RAW_INPUTS = {

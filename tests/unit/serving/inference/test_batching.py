@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ml_lifecycle.config.serving import BatchingConfig
-from ml_lifecycle.serving.server import Batcher
+from ml_lifecycle.serving.inference.batching import Batcher
 
 
 class SlowDoubler:

@@ -1,19 +1,14 @@
-"""Model names, version policy, the repository's load/fail/unload behaviour, example decoding."""
+"""Model names, version policy, the repository's load/fail/unload behaviour."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 from ml_lifecycle.config.serving import VersionPolicyConfig
-from ml_lifecycle.serving.models import (
-    InputSpec,
+from ml_lifecycle.serving.inference.repository import (
     ModelNameError,
     ModelRepository,
     VersionNotAvailableError,
-    example_rows,
-    rows_to_columns,
     select_versions,
     validate_model_name,
     version_directories,
@@ -111,21 +106,3 @@ def test_policy_unloads_old_versions_unless_pinned(tmp_path):
 def test_repository_rejects_a_bad_name(tmp_path):
     with pytest.raises(ModelNameError):
         ModelRepository("..", tmp_path, VersionPolicyConfig())
-
-
-def test_example_rows_and_columns_fill_missing_values_like_the_transform():
-    example = tf.train.Example()
-    example.features.feature["fare"].float_list.value.append(2.5)
-    example.features.feature["company"].bytes_list.value.append(b"Flash Cab")
-    rows = example_rows([example.SerializeToString()], ["fare", "hour", "company"])
-    assert rows == [{"fare": 2.5, "hour": None, "company": "Flash Cab"}]
-    assert example_rows([example.SerializeToString()]) == [{"fare": 2.5, "company": "Flash Cab"}]
-    inputs = {
-        "fare": InputSpec("fare", np.dtype(np.float32)),
-        "hour": InputSpec("hour", np.dtype(np.int64)),
-        "company": InputSpec("company", np.dtype(object)),
-    }
-    columns = rows_to_columns(rows + [{"fare": None, "hour": 7, "company": None}], inputs)
-    assert columns["fare"].tolist() == [2.5, 0.0]
-    assert columns["hour"].tolist() == [0, 7] and columns["hour"].dtype == np.int64
-    assert columns["company"].tolist() == [b"Flash Cab", b""]

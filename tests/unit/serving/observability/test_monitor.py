@@ -13,7 +13,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ml_lifecycle.config.serving import AlertRule, MonitoringConfig
 from ml_lifecycle.datasets.schema_file import read_schema
-from ml_lifecycle.serving.monitoring import Monitor, check_row, serving_expectations
+from ml_lifecycle.serving.observability.monitor import Monitor
+from ml_lifecycle.serving.observability.schema_checks import check_row, serving_expectations
 
 # fare: required float; payment_type: optional string with a domain; hour: required int 0..23;
 # big_tipper: the label, not in SERVING.
@@ -171,7 +172,7 @@ def test_alerts_fire_once_then_resolve(caplog):
         monitor.record_request("taxi", 1, "stable", 500, 0.01)
     assert monitor.evaluate_alerts() == []  # 4 observations < min_count 5: not judged yet
 
-    with caplog.at_level(logging.WARNING, logger="ml_lifecycle.serving.monitoring"):
+    with caplog.at_level(logging.WARNING, logger="ml_lifecycle.serving.observability.alerts"):
         monitor.record_request("taxi", 1, "stable", 200, 0.01)
         (alert,) = monitor.evaluate_alerts()
         assert (alert.rule, alert.metric, alert.model, alert.bound, alert.threshold) == (
@@ -248,7 +249,7 @@ def test_recording_from_many_threads_loses_no_count(schema):
 def test_read_schema_reads_the_curated_taxi_schema(tmp_path):
     from pathlib import Path
 
-    taxi = Path(__file__).resolve().parents[3] / "schemas" / "taxi" / "schema.pbtxt"
+    taxi = Path(__file__).resolve().parents[4] / "schemas" / "taxi" / "schema.pbtxt"
     expectations = serving_expectations(read_schema(taxi))
     assert "big_tipper" not in expectations
     assert "Cash" in expectations["payment_type"].string_values

@@ -1,0 +1,347 @@
+"""TF Serving's REST API, without the socket: routes and their handlers.
+
+`ServingApi.handle(method, path, headers, body)` returns an `HttpResponse` whose body is what TF
+Serving would answer (`{"predictions": ...}`, `{"outputs": ...}`, `{"results": ...}`,
+`{"model_version_status": ...}`, `{"model_spec": ..., "metadata": ...}`) or `{"error": "..."}` with a
+4xx status that names the row and feature at fault. A predict or classify is decoded
+(`protocol.requests`), run (`inference.predict`) and encoded (`protocol.responses`); the work the
+client need not wait for (metrics, prediction log, review queue, shadow copy: `observability.hooks`)
+is returned as `HttpResponse.after`, which the server runs once the response is written.
+
+Beside TF Serving's routes: `GET /monitoring/prometheus/metrics`, `GET /v1/alerts`, and the admin
+routes `GET|POST /v1/admin/models/{name}/rollout` that `lifecycle rollout` talks to.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from ml_lifecycle.config.serving import HumanReviewConfig
+from ml_lifecycle.serving.inference.predict import (
+    ModelInputError,
+    Predictor,
+    direct_predictor,
+    infer,
+    scores_of,
+)
+from ml_lifecycle.serving.inference.repository import (
+    ModelNameError,
+    ModelRepository,
+    VersionNotAvailableError,
+    validate_model_name,
+)
+from ml_lifecycle.serving.inference.servable import ServableVersion
+from ml_lifecycle.serving.observability.hooks import (
+    MonitorSink,
+    Prediction,
+    PredictionLogSink,
+    RequestHooks,
+    ReviewSink,
+)
+from ml_lifecycle.serving.observability.shadow import ShadowJob
+from ml_lifecycle.serving.protocol.errors import ApiError, error_body
+from ml_lifecycle.serving.protocol.requests import decode_classify, decode_predict, parse_json, parse_version
+from ml_lifecycle.serving.protocol.responses import (
+    classify_response,
+    json_body,
+    metadata_json,
+    predict_response,
+    rollout_json,
+    status_json,
+)
+from ml_lifecycle.serving.protocol.values import FeatureRules
+from ml_lifecycle.serving.review import review_marks
+from ml_lifecycle.serving.router import (
+    NoVersionToServeError,
+    RolloutAction,
+    RolloutError,
+    RouteDecision,
+    Router,
+    route,
+)
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+_MODEL_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$"
+)
+_ROLLOUT_PATH = re.compile(r"^/v1/admin/models/(?P<name>[^/:]+)/rollout$")
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    body: bytes
+    content_type: str = JSON
+    # Extra response headers: which version answered and by which route (TF Serving's body has no
+    # version; clients that do not look at these headers are unaffected).
+    headers: dict[str, str] = field(default_factory=dict)
+    # Runs after the response is written: bookkeeping the client need not wait for.
+    after: Callable[[], None] | None = None
+
+
+def json_response(status: int, body: object) -> HttpResponse:
+    return HttpResponse(status, json_body(body))
+
+
+def error_response(status: int, message: str) -> HttpResponse:
+    return HttpResponse(status, error_body(message))
+
+
+@dataclass
+class ServedModel:
+    """One model as the API addresses it: its versions, its rollout router, its input rules."""
+
+    repository: ModelRepository
+    router: Router
+    rules: FeatureRules
+    # TF Serving's `version_labels` from the config; the rollout labels take precedence.
+    config_labels: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.repository.name
+
+    def labels(self) -> dict[str, int]:
+        return {**self.config_labels, **self.router.state.labels()}
+
+
+@dataclass
+class ServingServices:
+    """The optional collaborators: metrics, prediction log, human review, shadow queue."""
+
+    monitor: MonitorSink | None = None
+    prediction_log: PredictionLogSink | None = None
+    review_config: HumanReviewConfig = HumanReviewConfig()
+    review_queue: ReviewSink | None = None
+    shadow: Callable[[ShadowJob], None] | None = None
+    # serving.monitor_rows_per_request.
+    monitor_rows_per_request: int = 8
+    # Called after a rollout change, to keep the state's versions loaded.
+    on_rollout_change: Callable[[ServedModel], None] | None = None
+
+
+@dataclass
+class _RequestContext:
+    """What the bookkeeping after the response needs to know about the request."""
+
+    model: str | None = None
+    version: int | None = None
+    route: str = ""
+    prediction: Prediction | None = None
+
+
+class ServingApi:
+    def __init__(
+        self,
+        models: dict[str, ServedModel],
+        services: ServingServices | None = None,
+        predictor: Predictor = direct_predictor,
+        routing_key_header: str = "X-Routing-Key",
+        extra_metrics: Callable[[], str] | None = None,
+    ) -> None:
+        self.models = models
+        # Prometheus text the server adds to the monitor's (shadow queue, batcher).
+        self.extra_metrics = extra_metrics
+        self.services = services or ServingServices()
+        self.hooks = RequestHooks(self.services)
+        self.predictor = predictor
+        self.routing_key_header = routing_key_header.lower()
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        started = time.perf_counter()
+        context = _RequestContext()
+        try:
+            response = self._dispatch(method, path.split("?", 1)[0], headers, body, context)
+        except ApiError as error:
+            response = error_response(error.status, error.message)
+        except Exception as error:  # noqa: BLE001 - a bug answers 500 and is logged, never kills the server
+            log.exception("internal error on %s %s", method, path)
+            response = error_response(500, f"internal error: {type(error).__name__}: {error}")
+        if context.version is not None:
+            response.headers["X-Model-Version"] = str(context.version)
+            response.headers["X-Route"] = context.route
+        if context.model is not None:
+            response.after = self._bookkeeping(response.status, context, time.perf_counter() - started)
+        return response
+
+    def _dispatch(self, method, path, headers, body, context) -> HttpResponse:
+        match = _MODEL_PATH.match(path)
+        if match:
+            return self._model_route(method, match, headers, body, context)
+        match = _ROLLOUT_PATH.match(path)
+        if match:
+            served = self._model(unquote(match["name"]))
+            if method == "GET":
+                return json_response(200, _rollout_json(served))
+            if method == "POST":
+                return self._rollout(served, body)
+            raise ApiError(405, f"method {method} not allowed on {path}")
+        if path == "/monitoring/prometheus/metrics" and method == "GET":
+            monitor = self.services.monitor
+            if monitor is None:
+                raise ApiError(404, "monitoring is not enabled on this server")
+            self._refresh_log_stats()
+            text = monitor.prometheus_text()
+            if self.extra_metrics is not None:
+                text = text.rstrip("\n") + "\n" + self.extra_metrics()
+            return HttpResponse(200, text.encode(), PROMETHEUS_TEXT)
+        if path == "/v1/alerts" and method == "GET":
+            monitor = self.services.monitor
+            self._refresh_log_stats()
+            alerts = [] if monitor is None else monitor.evaluate_alerts()
+            return json_response(200, {"alerts": [alert.to_json() for alert in alerts]})
+        raise ApiError(404, f"Malformed request: {method} {unquote(path)}")
+
+    def _refresh_log_stats(self) -> None:
+        """The monitor's prediction-log counters (dropped, errors) are pulled, not pushed."""
+        if self.services.monitor is not None and self.services.prediction_log is not None:
+            self.services.monitor.record_log_stats(self.services.prediction_log.stats())
+
+    def _model_route(self, method, match, headers, body, context) -> HttpResponse:
+        # Matched before percent-decoding, so an encoded '/' stays inside the name and is refused there.
+        match = {key: None if value is None else unquote(value) for key, value in match.groupdict().items()}
+        served = self._model(match["name"])
+        context.model = served.name
+        verb = match["verb"]
+        if verb is None:
+            if method != "GET":
+                raise ApiError(405, f"method {method} not allowed; use GET for status and metadata")
+            if match["metadata"]:
+                servable = self._addressed(served, match["version"], match["label"], context)
+                return json_response(200, metadata_json(served.name, servable))
+            records = served.repository.statuses()
+            return json_response(
+                200, status_json(served.name, records, served.labels(), match["version"], match["label"])
+            )
+        if method != "POST":
+            raise ApiError(405, f"method {method} not allowed; use POST for :{verb}")
+        if verb not in ("predict", "classify"):
+            raise ApiError(400, f"unsupported method :{verb}; this model serves :predict and :classify")
+        if match["version"] is None and match["label"] is None:
+            decision = self._route(served, headers)
+            servable = self._servable(served, decision.version)
+        else:
+            servable = self._addressed(served, match["version"], match["label"], context)
+            decision = RouteDecision(servable.version, context.route)
+        context.version, context.route = servable.version, decision.route
+        return self._predict(verb, served, servable, decision, parse_json(body), context)
+
+    def _predict(self, verb, served, servable, decision, payload, context) -> HttpResponse:
+        """Decode, infer, encode; the prediction is kept for the hooks after the response."""
+        decode = decode_predict if verb == "predict" else decode_classify
+        request = decode(payload, servable, served.rules)
+        try:
+            outputs = infer(self.predictor, servable, request.signature, request.columns)
+        except ModelInputError as error:
+            raise ApiError(400, str(error)) from error
+        scores = scores_of(outputs)
+        review = review_marks(scores, self.services.review_config)
+        if verb == "predict":
+            answer = predict_response(outputs, request.row_format, review)
+        else:
+            answer = classify_response(scores, review)
+        context.prediction = Prediction(
+            served.name,
+            servable.version,
+            decision.route,
+            decision.shadow_version,
+            request,
+            outputs,
+            scores,
+            review,
+            verb,
+        )
+        return json_response(200, answer)
+
+    def _model(self, name: str) -> ServedModel:
+        try:
+            validate_model_name(name)
+        except ModelNameError as error:
+            raise ApiError(400, str(error)) from error
+        served = self.models.get(name)
+        if served is None:
+            raise ApiError(404, f"Servable not found for request: Latest({name})")
+        return served
+
+    def _route(self, served: ServedModel, headers: Mapping[str, str]) -> RouteDecision:
+        key = _header(headers, self.routing_key_header)
+        try:
+            return route(served.router.state, key)
+        except NoVersionToServeError as error:
+            raise ApiError(503, f"model {served.name!r}: {error}") from error
+
+    def _servable(self, served: ServedModel, version: int) -> ServableVersion:
+        try:
+            return served.repository.servable(version)
+        except VersionNotAvailableError as error:
+            raise ApiError(
+                404, f"Servable not found for request: Specific({served.name}, {version})"
+            ) from error
+
+    def _addressed(self, served, version_text, label, context) -> ServableVersion:
+        """The version a URL names by number or label; no version or label: the stable version."""
+        servable = self._addressed_version(served, version_text, label, context)
+        context.version = servable.version
+        return servable
+
+    def _addressed_version(self, served, version_text, label, context) -> ServableVersion:
+        if version_text is not None:
+            context.route = "version"
+            return self._servable(served, parse_version(version_text))
+        if label is not None:
+            context.route = f"label:{label}"
+            labels = served.labels()
+            if label not in labels:
+                raise ApiError(
+                    404, f"Unrecognized servable version label: {label} (known: {sorted(labels) or 'none'})"
+                )
+            return self._servable(served, labels[label])
+        stable = served.router.state.stable
+        if stable is None:
+            raise ApiError(503, f"model {served.name!r}: no version is serving yet")
+        context.route = "stable"
+        return self._servable(served, stable)
+
+    def _bookkeeping(self, status: int, context: _RequestContext, seconds: float) -> Callable[[], None]:
+        def run() -> None:
+            self.hooks.after_response(
+                context.model, context.version, context.route, status, seconds, context.prediction
+            )
+
+        return run
+
+    # -- admin ------------------------------------------------------------------------------------
+
+    def _rollout(self, served: ServedModel, body: bytes) -> HttpResponse:
+        try:
+            action = RolloutAction.from_json(parse_json(body))
+            served.router.apply(action, served.repository.available())
+        except RolloutError as error:
+            raise ApiError(400, f"model {served.name!r}: {error}") from error
+        if self.services.on_rollout_change is not None:
+            self.services.on_rollout_change(served)
+        return json_response(200, _rollout_json(served))
+
+
+def _rollout_json(served: ServedModel) -> dict:
+    return rollout_json(served.name, served.router.state, served.labels(), served.repository.available())
+
+
+def _header(headers: Mapping[str, str], lower_name: str) -> str | None:
+    getter = getattr(headers, "get", None)
+    value = getter(lower_name) if getter else None
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == lower_name), None)
+    return value or None

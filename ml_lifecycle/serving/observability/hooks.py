@@ -1,0 +1,223 @@
+"""The observability hooks around a request, run after its response is written.
+
+The API hands every answered request to `RequestHooks.after_response`: the monitor counts it;
+an answered predict/classify (`Prediction`) also feeds the monitor its input rows and scores,
+queues the rows human review flagged or deferred, goes to the prediction log, and is copied to
+the shadow version if one is set. `after_shadow` records a shadow answer. The collaborators are
+typed by what the hooks call on them (`typing.Protocol`), so tests pass stand-ins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ml_lifecycle.serving.inference.predict import scores_of
+from ml_lifecycle.serving.observability.alerts import Alert
+from ml_lifecycle.serving.observability.log_records import LoggedPrediction
+from ml_lifecycle.serving.observability.shadow import ShadowJob
+from ml_lifecycle.serving.protocol.requests import DecodedRequest
+from ml_lifecycle.serving.protocol.responses import classification_results
+
+# A shadow copy that agrees with the live answer lands on the same side of this score.
+DECISION_THRESHOLD = 0.5
+
+
+class MonitorSink(Protocol):
+    """What the server records into and reads from the monitor (`observability.monitor.Monitor`)."""
+
+    def record_request(
+        self, model: str, version: int | None, route: str, status: int, seconds: float
+    ) -> None: ...
+
+    def record_inputs(self, model: str, rows: list[dict[str, object]]) -> None: ...
+
+    def record_outputs(self, model: str, version: int, scores: np.ndarray, deferred: int) -> None: ...
+
+    def record_shadow(
+        self, model: str, live_version: int, shadow_version: int, agree: bool, abs_diff: float
+    ) -> None: ...
+
+    def record_log_stats(self, stats: dict[str, int]) -> None: ...
+
+    def prometheus_text(self) -> str: ...
+
+    def evaluate_alerts(self) -> list[Alert]: ...
+
+
+class PredictionLogSink(Protocol):
+    """The prediction log writer (`observability.prediction_log.PredictionLogWriter`)."""
+
+    def submit(self, record: LoggedPrediction) -> None: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+class ReviewSink(Protocol):
+    """The human review queue (`serving.review.ReviewQueue`)."""
+
+    def add(self, model: str, version: int, features: dict, score: float, deferred: bool) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class Collaborators(Protocol):
+    """What the hooks read from the API's services (`http.api.ServingServices`) when they run."""
+
+    monitor: MonitorSink | None
+    prediction_log: PredictionLogSink | None
+    review_queue: ReviewSink | None
+    shadow: Callable[[ShadowJob], None] | None
+    monitor_rows_per_request: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answered predict/classify, as the hooks after the response see it."""
+
+    model: str
+    version: int
+    route: str
+    shadow_version: int | None
+    request: DecodedRequest
+    outputs: dict[str, np.ndarray]
+    scores: np.ndarray
+    review: dict[str, list[bool]] | None  # the response's `review` marks, when review is on
+    method: str  # "predict" | "classify"
+
+
+class RequestHooks:
+    """Runs the bookkeeping of answered requests against the services' current collaborators."""
+
+    def __init__(self, services: Collaborators) -> None:
+        self._services = services
+
+    def after_response(
+        self,
+        model: str,
+        version: int | None,
+        route: str,
+        status: int,
+        seconds: float,
+        prediction: Prediction | None,
+    ) -> None:
+        monitor = self._services.monitor
+        if monitor is not None:
+            monitor.record_request(model, version, route, status, seconds)
+        if prediction is not None:
+            self._after_prediction(prediction, seconds * 1000)
+
+    def _after_prediction(self, prediction: Prediction, latency_ms: float) -> None:
+        services = self._services
+        request, scores, review = prediction.request, prediction.scores, prediction.review
+        deferred = review["deferred"] if review else [False] * len(scores)
+        if services.monitor is not None:
+            services.monitor.record_inputs(
+                prediction.model, request.input_rows(services.monitor_rows_per_request)
+            )
+            # The monitor counts the first `deferred` scores as deferred: deferred rows go first
+            # (a stable sort keeps the others in request order). Arrays: no per-row Python.
+            if review:
+                deferred_mask = np.asarray(deferred, dtype=bool)
+                ordered = scores[np.argsort(~deferred_mask, kind="stable")]
+                deferred_count = int(deferred_mask.sum())
+            else:
+                ordered, deferred_count = scores, 0
+            services.monitor.record_outputs(prediction.model, prediction.version, ordered, deferred_count)
+        if services.review_queue is not None and review is not None:
+            rows = request.input_rows(request.rows)
+            for index, row in enumerate(rows):
+                if review["flagged"][index] or review["deferred"][index]:
+                    services.review_queue.add(
+                        prediction.model, prediction.version, row, float(scores[index]), bool(deferred[index])
+                    )
+        if services.prediction_log is not None:
+            services.prediction_log.submit(
+                logged_prediction(
+                    prediction.model,
+                    prediction.version,
+                    request,
+                    prediction.outputs,
+                    scores,
+                    prediction.method,
+                    prediction.route,
+                    latency_ms,
+                )
+            )
+        if services.shadow is not None and prediction.shadow_version is not None:
+            services.shadow(
+                ShadowJob(
+                    prediction.model,
+                    prediction.version,
+                    prediction.shadow_version,
+                    request,
+                    scores,
+                    prediction.method,
+                )
+            )
+
+    def after_shadow(self, job: ShadowJob, outputs: dict[str, np.ndarray], latency_ms: float) -> None:
+        """A shadow answer: compared row by row with the live score (same side of the decision
+        threshold; |difference|) for the monitor, and logged with route "shadow"."""
+        scores = scores_of(outputs)
+        monitor, prediction_log = self._services.monitor, self._services.prediction_log
+        if monitor is not None:
+            for live, shadow in zip(job.live_scores, scores, strict=True):
+                monitor.record_shadow(
+                    job.model,
+                    job.live_version,
+                    job.shadow_version,
+                    (live >= DECISION_THRESHOLD) == (shadow >= DECISION_THRESHOLD),
+                    abs(live - shadow),
+                )
+        if prediction_log is not None:
+            prediction_log.submit(
+                logged_prediction(
+                    job.model,
+                    job.shadow_version,
+                    job.request,
+                    outputs,
+                    scores,
+                    job.method,
+                    "shadow",
+                    latency_ms,
+                )
+            )
+
+
+def logged_prediction(
+    model: str,
+    version: int,
+    request: DecodedRequest,
+    outputs: dict[str, np.ndarray],
+    scores: np.ndarray,
+    method: str,
+    route_name: str,
+    latency_ms: float,
+) -> LoggedPrediction:
+    """The prediction log's record of one answer (a live one, or a shadow copy's)."""
+    inputs = request.values
+    if method == "classify":
+        # TF Serving's ClassificationRequest carries tf.Examples.
+        inputs = {"examples": request.as_examples()}
+        logged_outputs = {"results": classification_results(scores)}
+    else:
+        # The arrays themselves: the writer thread turns them into TensorProtos at numpy speed.
+        logged_outputs = dict(outputs)
+    return LoggedPrediction(
+        model=model,
+        version=version,
+        signature_name=request.signature,
+        method=method,
+        inputs=inputs,
+        outputs=logged_outputs,
+        route=route_name,
+        latency_ms=latency_ms,
+        time_s=time.time(),
+    )

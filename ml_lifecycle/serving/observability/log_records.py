@@ -1,0 +1,120 @@
+"""The prediction log's record: one answered request as a TF Serving `PredictionLog`.
+
+Where the server's extra facts go: `PredictionLog` has no latency or routing field, and
+`LogMetadata.model_spec.version_label` means "the label the client asked for", which the route
+is not (a `stable` request may be routed to the canary). `LogMetadata.request_origin` is a free
+string TF Serving itself leaves empty, so it carries both as a URL query string,
+`route=canary&latency_ms=3.125` (`log_annotations()` parses it back), and
+`sampling_config.sampling_rate` records the rate in force, so counts can be re-weighted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode
+
+import numpy as np
+from tensorflow.core.example import example_pb2
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from ml_lifecycle.serving.inference.codec import cell, example_row
+from ml_lifecycle.serving.observability.log_tensors import fill_tensor, tensor_values
+
+
+@dataclass(frozen=True)
+class LoggedPrediction:
+    """One answered request as the server saw it.
+
+    `inputs` is columnar: feature name -> one value per row (raw features from JSON), or
+    {"examples": [serialized tf.Example bytes, ...]} for the tf.Example signature / classify.
+    `outputs` is columnar too ({"outputs": [[0.8], ...]}, nested lists or numpy arrays), or for
+    classify TF Serving's REST shape {"results": [[[label, score], ...], ...]}.
+    """
+
+    model: str
+    version: int
+    signature_name: str
+    method: str  # "predict" | "classify"
+    inputs: dict[str, list]
+    outputs: dict[str, list | np.ndarray]
+    route: str
+    latency_ms: float
+    time_s: float
+
+
+def to_prediction_log(record: LoggedPrediction, sample_rate: float = 1.0) -> prediction_log_pb2.PredictionLog:
+    """The PredictionLog for one record (predict_log or classify_log)."""
+    log = prediction_log_pb2.PredictionLog()
+    metadata = log.log_metadata
+    _fill_model_spec(metadata.model_spec, record)
+    metadata.timestamp_secs = int(record.time_s)
+    metadata.sampling_config.sampling_rate = sample_rate
+    metadata.request_origin = urlencode({"route": record.route, "latency_ms": f"{record.latency_ms:.3f}"})
+    if record.method == "predict":
+        _fill_model_spec(log.predict_log.request.model_spec, record)
+        _fill_model_spec(log.predict_log.response.model_spec, record)
+        for name, values in record.inputs.items():
+            fill_tensor(log.predict_log.request.inputs[name], values)
+        for name, values in record.outputs.items():
+            fill_tensor(log.predict_log.response.outputs[name], values)
+    elif record.method == "classify":
+        request, response = log.classify_log.request, log.classify_log.response
+        _fill_model_spec(request.model_spec, record)
+        _fill_model_spec(response.model_spec, record)
+        for example in record.inputs.get("examples", []):
+            request.input.example_list.examples.add().ParseFromString(bytes(example))
+        for row in record.outputs.get("results", []):
+            classifications = response.result.classifications.add()
+            for label, score in row:
+                classifications.classes.add(label=str(label), score=float(score))
+    else:
+        raise ValueError(f"method {record.method!r}: expected 'predict' or 'classify'")
+    return log
+
+
+def _fill_model_spec(spec, record: LoggedPrediction) -> None:
+    spec.name = record.model
+    spec.version.value = int(record.version)
+    spec.signature_name = record.signature_name
+
+
+def log_annotations(log: prediction_log_pb2.PredictionLog) -> tuple[str, float | None]:
+    """(route, latency in ms) stored in `log_metadata.request_origin` by this writer."""
+    fields = parse_qs(log.log_metadata.request_origin)
+    route = fields.get("route", [""])[0]
+    latency = fields.get("latency_ms", [None])[0]
+    return route, float(latency) if latency is not None else None
+
+
+def rows_from_prediction_logs(
+    logs: Iterable[prediction_log_pb2.PredictionLog], model: str | None = None
+) -> Iterator[dict[str, object]]:
+    """Raw feature rows of logged requests (None where a value was missing), ready to be
+    labelled and written as a span: columnar predict inputs are cut into rows, tf.Examples
+    (classify, or a predict input called `examples`) are parsed. Shadow copies are skipped
+    (the live record of the same request holds the same inputs)."""
+    for log in logs:
+        if model is not None and log.log_metadata.model_spec.name != model:
+            continue
+        route, _ = log_annotations(log)
+        if route == "shadow":
+            continue
+        kind = log.WhichOneof("log_type")
+        if kind == "classify_log":
+            for example in log.classify_log.request.input.example_list.examples:
+                yield example_row(example)
+        elif kind == "predict_log":
+            yield from _predict_rows(log.predict_log.request.inputs)
+
+
+def _predict_rows(inputs) -> Iterator[dict[str, object]]:
+    if set(inputs) == {"examples"} and inputs["examples"].dtype == types_pb2.DT_STRING:
+        for serialized in inputs["examples"].string_val:
+            yield example_row(example_pb2.Example.FromString(serialized))
+        return
+    columns = {name: tensor_values(proto) for name, proto in inputs.items()}
+    count = max((len(values) for values in columns.values()), default=0)
+    for index in range(count):
+        yield {name: cell(values[index]) if index < len(values) else None for name, values in columns.items()}

@@ -1,0 +1,191 @@
+"""Predict and classify bodies decoded into one signature call (`DecodedRequest`).
+
+`{"instances": [...]}` (rows) and `{"inputs": ...}` (columns) go to `serving_raw` as checked feature
+values, or to `serving_default` when they carry serialized tf.Examples (`{"b64": ...}`); classify's
+`{"examples": [...], "context": {...}}` goes to `serving_raw`. Pure: nothing here runs a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from ml_lifecycle.base.contracts import RAW_SIGNATURE, SERVING_SIGNATURE
+from ml_lifecycle.serving.inference.codec import dense_column, example_rows, serialized_examples
+from ml_lifecycle.serving.inference.servable import ServableVersion
+from ml_lifecycle.serving.inference.signatures import InputSpec
+from ml_lifecycle.serving.protocol.errors import ApiError, json_type
+from ml_lifecycle.serving.protocol.values import FeatureRules, b64_bytes, columns_to_values, rows_to_values
+
+
+@dataclass
+class DecodedRequest:
+    """A predict/classify body turned into one signature call."""
+
+    signature: str
+    columns: dict[str, np.ndarray]
+    # Columnar Python values as the client sent them (None = missing), for logs and monitoring.
+    values: dict[str, list]
+    rows: int
+    row_format: bool
+    # Serialized tf.Examples when the request used the `serving_default` signature.
+    examples: list[bytes] | None = None
+
+    def as_examples(self) -> list[bytes]:
+        """The request's rows as serialized tf.Examples (absent values left out), typed as the
+        signature's inputs; the client's own bytes when it sent tf.Examples."""
+        if self.examples is not None:
+            return self.examples
+        kinds = {name: column.dtype.kind for name, column in self.columns.items()}
+        return serialized_examples(self.values, kinds, self.rows)
+
+    def input_rows(self, limit: int) -> list[dict[str, object]]:
+        """Up to `limit` rows of raw values (tf.Examples decoded), spread evenly over the request."""
+        step = -(-self.rows // limit)
+        if self.examples is not None:
+            return example_rows(self.examples[::step])
+        names = list(self.values)
+        columns = [column[::step] for column in self.values.values()]
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def parse_json(body: bytes) -> object:
+    if not body:
+        raise ApiError(400, "JSON Parse error: the request body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(400, f"JSON Parse error: {error}") from error
+
+
+def parse_version(text: str) -> int:
+    if not text.isdigit():
+        raise ApiError(400, f"Failed to convert version: {text} to numeric.")
+    return int(text)
+
+
+def _is_example_payload(item: object) -> bool:
+    if isinstance(item, dict):
+        return set(item) == {"b64"} or set(item) == {"examples"}
+    return isinstance(item, str)
+
+
+def _choose_signature(payload: dict, servable: ServableVersion, sample: object) -> str:
+    name = payload.get("signature_name")
+    if name is not None:
+        if not isinstance(name, str) or name not in servable.signatures:
+            raise ApiError(
+                400,
+                f'Serving signature name: "{name}" not found in signature def '
+                f"(model version {servable.version} has {sorted(servable.signatures)})",
+            )
+        return name
+    if _is_example_payload(sample) or RAW_SIGNATURE not in servable.signatures:
+        return SERVING_SIGNATURE
+    return RAW_SIGNATURE
+
+
+def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRules) -> DecodedRequest:
+    """`{"instances": [...]}` (rows) or `{"inputs": ...}` (columns) as one signature call."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, f"the request must be a JSON object, got {json_type(payload)}")
+    has_instances, has_inputs = "instances" in payload, "inputs" in payload
+    if has_instances == has_inputs:
+        raise ApiError(
+            400,
+            "Missing 'inputs' or 'instances' key"
+            if not has_inputs
+            else "use 'instances' or 'inputs', not both",
+        )
+    unknown = sorted(set(payload) - {"instances", "inputs", "signature_name"})
+    if unknown:
+        raise ApiError(
+            400, f"unknown key(s) {unknown} in the request; expected instances or inputs, signature_name"
+        )
+    if has_instances:
+        instances = payload["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise ApiError(400, "'instances' must be a non-empty list")
+        signature = _choose_signature(payload, servable, instances[0])
+        if signature == SERVING_SIGNATURE:
+            examples = [_example_bytes(item, f"instances[{i}]") for i, item in enumerate(instances)]
+            return _examples_request(examples, row_format=True)
+        inputs = servable.signatures[signature].inputs
+        values = rows_to_values(instances, inputs, rules, "instances")
+        return _raw_request(signature, values, inputs, len(instances), row_format=True)
+    inputs_payload = payload["inputs"]
+    sample = inputs_payload[0] if isinstance(inputs_payload, list) and inputs_payload else inputs_payload
+    if isinstance(inputs_payload, dict) and set(inputs_payload) == {"examples"}:
+        sample = (inputs_payload["examples"] or [None])[0]
+    signature = _choose_signature(payload, servable, sample)
+    if signature == SERVING_SIGNATURE:
+        items = inputs_payload.get("examples") if isinstance(inputs_payload, dict) else inputs_payload
+        if not isinstance(items, list) or not items:
+            raise ApiError(
+                400, "'inputs' for serving_default must be a non-empty list of {\"b64\": ...} examples"
+            )
+        examples = [_example_bytes(item, f"inputs[{i}]") for i, item in enumerate(items)]
+        return _examples_request(examples, row_format=False)
+    inputs = servable.signatures[signature].inputs
+    values, rows = columns_to_values(inputs_payload, inputs, rules)
+    return _raw_request(signature, values, inputs, rows, row_format=False)
+
+
+def decode_classify(payload: object, servable: ServableVersion, rules: FeatureRules) -> DecodedRequest:
+    """TF Serving's classify body: `{"examples": [{feature: value}, ...], "context"?: {...}}`."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, f"the request must be a JSON object, got {json_type(payload)}")
+    unknown = sorted(set(payload) - {"examples", "context", "signature_name"})
+    if unknown:
+        raise ApiError(
+            400, f"unknown key(s) {unknown} in the request; expected examples, context, signature_name"
+        )
+    examples = payload.get("examples")
+    if not isinstance(examples, list) or not examples:
+        raise ApiError(400, "'examples' must be a non-empty list of feature objects")
+    name = payload.get("signature_name")
+    if name is not None and name != RAW_SIGNATURE:
+        raise ApiError(400, f"classify runs the raw-feature signature {RAW_SIGNATURE!r}, not {name!r}")
+    if RAW_SIGNATURE not in servable.signatures:
+        raise ApiError(
+            400, f"model version {servable.version} has no {RAW_SIGNATURE!r} signature to classify with"
+        )
+    context = payload.get("context") or {}
+    if not isinstance(context, dict):
+        raise ApiError(400, "'context' must be an object of feature values")
+    if context:
+        examples = [{**context, **example} if isinstance(example, dict) else example for example in examples]
+    inputs = servable.signatures[RAW_SIGNATURE].inputs
+    values = rows_to_values(examples, inputs, rules, "examples")
+    return _raw_request(RAW_SIGNATURE, values, inputs, len(examples), row_format=True)
+
+
+def _examples_request(examples: list[bytes], row_format: bool) -> DecodedRequest:
+    column = np.array(examples, dtype=object)
+    return DecodedRequest(
+        SERVING_SIGNATURE, {"examples": column}, {"examples": examples}, len(examples), row_format, examples
+    )
+
+
+def _raw_request(
+    signature, values: dict[str, list], inputs: dict[str, InputSpec], rows: int, row_format: bool
+):
+    columns = {}
+    for name, spec in inputs.items():
+        columns[name] = dense_column(values[name], spec)
+    return DecodedRequest(signature, columns, values, rows, row_format)
+
+
+def _example_bytes(item: object, where: str) -> bytes:
+    if isinstance(item, dict) and set(item) == {"examples"}:
+        item = item["examples"]
+    decoded = b64_bytes(item, where)
+    if decoded is not None:
+        return decoded
+    if isinstance(item, str):
+        return item.encode()
+    raise ApiError(
+        400, f'{where}: expected a serialized tf.Example as {{"b64": "..."}}, got {json_type(item)}'
+    )

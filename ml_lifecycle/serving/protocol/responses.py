@@ -1,0 +1,91 @@
+"""Response bodies in TF Serving's REST shapes: predictions/outputs, classify results, version
+status, metadata; and the rollout state the admin route answers. Pure: values in, JSON out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import orjson
+
+from ml_lifecycle.serving.inference.repository import VersionRecord
+from ml_lifecycle.serving.inference.servable import ServableVersion
+from ml_lifecycle.serving.protocol.errors import ApiError
+from ml_lifecycle.serving.protocol.requests import parse_version
+from ml_lifecycle.serving.router import RolloutState
+
+
+def json_body(body: object) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def predict_response(outputs: dict[str, np.ndarray], row_format: bool, review: dict | None) -> dict:
+    """`{"predictions": ...}` for a row-format request, `{"outputs": ...}` for a columnar one."""
+    return _with_review({"predictions" if row_format else "outputs": _single_or_dict(outputs)}, review)
+
+
+def classify_response(scores: np.ndarray, review: dict | None) -> dict:
+    return _with_review({"results": classification_results(scores)}, review)
+
+
+def _with_review(body: dict[str, object], review: dict | None) -> dict[str, object]:
+    if review is not None:
+        # Not in TF Serving's shape: clients that do not know the key ignore it.
+        body["review"] = review
+    return body
+
+
+def _single_or_dict(outputs: dict[str, np.ndarray]) -> object:
+    """TF Serving: a signature with one output answers its values alone, several answer a dict
+    per row (row format) or per output (columnar) — only one output is exported here."""
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    return outputs
+
+
+def classification_results(scores: np.ndarray) -> list:
+    """TF Serving's classify result: per example, [label, score] for each class."""
+    return [[["0", float(1.0 - score)], ["1", float(score)]] for score in scores]
+
+
+def status_json(
+    model: str,
+    records: Sequence[VersionRecord],
+    labels: dict[str, int],
+    version_text: str | None,
+    label: str | None,
+) -> dict:
+    """`{"model_version_status": [...]}` for every version, or the one a URL names."""
+    if version_text is not None or label is not None:
+        wanted = parse_version(version_text) if version_text is not None else labels.get(label)
+        if wanted is None:
+            raise ApiError(404, f"Unrecognized servable version label: {label}")
+        records = [r for r in records if r.version == wanted]
+        if not records:
+            raise ApiError(404, f"Could not find version {wanted} of model {model}")
+    if not records:
+        raise ApiError(404, f"Could not find any versions of model {model}")
+    return {
+        "model_version_status": [
+            {
+                "version": str(record.version),
+                "state": record.state,
+                "status": {
+                    "error_code": "UNKNOWN" if record.error_message else "OK",
+                    "error_message": record.error_message,
+                },
+            }
+            for record in records
+        ]
+    }
+
+
+def metadata_json(name: str, servable: ServableVersion) -> dict:
+    return {
+        "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
+        "metadata": {"signature_def": {"signature_def": servable.signature_def_json}},
+    }
+
+
+def rollout_json(model: str, state: RolloutState, labels: dict[str, int], available: list[int]) -> dict:
+    return {"model": model, "state": state.to_json(), "labels": labels, "available": available}
