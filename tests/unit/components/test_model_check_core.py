@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -151,22 +154,45 @@ def nan_signature(tmp_path_factory):
     return _saved_signature(tmp_path_factory.mktemp("nan_scorer"), scale=float("nan"))
 
 
-def test_saved_signature_takes_one_examples_input(signature):
-    assert list(signature.structured_input_signature[1]) == ["examples"]
+def test_replay_sends_each_request_to_the_signature_under_its_input_key(signature):
+    examples = [_example(1.0), _example(2.0)]
+    logs = warmup_requests(examples, "taxi", "serving_default", "examples")
+    sent = []
+
+    def recording_signature(**inputs):
+        sent.append({key: list(value.numpy()) for key, value in inputs.items()})
+        return signature(**inputs)
+
+    replay(recording_signature, logs)
+
+    assert sent == [{"examples": [examples[0]]}, {"examples": [examples[1]]}, {"examples": examples}]
 
 
-def test_replay_counts_requests_and_examples(signature):
+def test_replay_checks_every_answer_has_a_row_per_example():
+    logs = warmup_requests([_example(1.0), _example(2.0)], "taxi", "serving_default", "examples")
+
+    def one_row_signature(**inputs):
+        return {"outputs": tf.constant([[0.5]])}
+
+    with pytest.raises(ModelCheckError, match=r"output 'outputs' has shape \(1, 1\), expected 2 rows"):
+        replay(one_row_signature, logs)
+
+
+def test_replay_counts_requests_and_examples(signature, monkeypatch):
     examples = [strip_features(_example(float(i), label=i % 2), {"big_tipper"}) for i in range(3)]
     logs = warmup_requests(examples, "taxi", "serving_default", "examples")
+    # A clock read before and after each call: the requests take 1, 4, 2 and 10 ms.
+    ticks = iter([10.0, 10.001, 11.0, 11.004, 12.0, 12.002, 13.0, 13.010])
+    replay_module = sys.modules[replay.__module__]
+    monkeypatch.setattr(replay_module, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
 
     result = replay(signature, logs)
 
     assert isinstance(result, CheckResult)
     assert result.requests == 4
     assert result.examples == 3 + 3
-    assert len(result.latencies_ms) == 4
-    assert all(latency >= 0 for latency in result.latencies_ms)
-    assert result.p50_ms == pytest.approx(float(np.percentile(result.latencies_ms, 50)))
+    assert result.latencies_ms == pytest.approx([1.0, 4.0, 2.0, 10.0])
+    assert result.p50_ms == pytest.approx(3.0)
 
 
 def test_replay_raises_when_the_signature_returns_nan(nan_signature):

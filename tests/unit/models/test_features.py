@@ -25,7 +25,8 @@ def dataset(request, tiny_dataset_config):
 
 
 def test_from_custom_config_round_trips_through_json(dataset):
-    training = TrainingConfig(train_steps=7, hidden_units=[8, 4])
+    # Values unlike TrainingConfig's defaults, so a default cannot pass for a value passed on.
+    training = TrainingConfig(train_steps=7, batch_size=5, learning_rate=0.25, hidden_units=[8, 4])
     custom_config = json.loads(json.dumps(custom_config_for(dataset, training)))  # as TFX passes it
 
     spec = FeatureSpec.from_custom_config(custom_config)
@@ -43,8 +44,10 @@ def test_from_custom_config_round_trips_through_json(dataset):
         int_hash_buckets=features.int_hash_buckets,
     )
     assert spec.raw_names() == features.all_names()
-    assert custom_config["training"] == training.model_dump()
-    assert custom_config["training"]["hidden_units"] == [8, 4]
+    # What the Trainer's run_fn reads from the JSON, and nothing lost on the way.
+    passed = custom_config["training"]
+    assert (passed["batch_size"], passed["learning_rate"], passed["hidden_units"]) == (5, 0.25, [8, 4])
+    assert TrainingConfig.model_validate(passed) == training
 
 
 def test_custom_config_without_training_has_no_training_key(tiny_dataset_config):

@@ -10,10 +10,11 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from ml_lifecycle.components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
 from ml_lifecycle.pipeline import pipeline as pipeline_module
-from ml_lifecycle.pipeline.pipeline import COMPONENT_IDS, create_pipeline, eval_config
+from ml_lifecycle.pipeline.pipeline import create_pipeline, eval_config
 from tfx.components import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 
+from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId
 from ml_lifecycle.config.beam import BeamConfig
 from ml_lifecycle.config.dataset import load_dataset_config
 from ml_lifecycle.config.project import EvaluationThresholds, PipelineConfig, load_config
@@ -184,14 +185,87 @@ def test_baseline_resolver_excludes_the_current_span(taxi_config, span):
     assert resolver.exec_properties["resolver_class"] is LatestBlessedModelFromOtherSpanStrategy
     assert resolver.exec_properties["source_uri"] == {"span": span}
     assert resolver.upstream_nodes == set()
+    # The strategy as TFX builds it from the node, on a store where the newest blessed model was
+    # trained on this very span (a rerun): the baseline is the model before it.
+    strategy = resolver.exec_properties["resolver_class"](**resolver.exec_properties["source_uri"])
+    store, inputs = _store_with_blessed_models(trained_on=[9, span])
+    older, newest = inputs["model"]
+
+    resolved = strategy.resolve_artifacts(store, inputs)
+
+    assert [model.id for model in resolved["model"]] == [older.id]
+    assert [blessing.id for blessing in resolved["model_blessing"]] == [inputs["model_blessing"][0].id]
+    # For any other span the same store gives the newest model: the span alone excluded it.
+    other_span = LatestBlessedModelFromOtherSpanStrategy(span=span + 1).resolve_artifacts(store, inputs)
+    assert [model.id for model in other_span["model"]] == [newest.id]
+
+
+def _store_with_blessed_models(trained_on: list[int]):
+    """An in-memory MLMD store with one blessed Model per span in `trained_on` (oldest first),
+    each a Trainer's output from that span's Examples; returns the store and the resolver's
+    input dict (every Model and ModelBlessing, as TFX artifacts)."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd
+    from tfx.types import standard_artifacts
+
+    from ml_lifecycle.base.contracts import Prop
+
+    connection = mlmd.ConnectionConfig()
+    connection.fake_database.SetInParent()
+    store = metadata_store.MetadataStore(connection)
+    type_ids = {
+        name: store.put_artifact_type(mlmd.ArtifactType(name=name))
+        for name in ("Examples", "Model", "ModelBlessing")
+    }
+    trainer_type = store.put_execution_type(mlmd.ExecutionType(name="tfx.Trainer"))
+    inputs = {"model": [], "model_blessing": []}
+    for span in trained_on:
+        examples = mlmd.Artifact(type_id=type_ids["Examples"])
+        examples.custom_properties[Prop.SPAN].int_value = span
+        examples_id, model_id = store.put_artifacts([examples, mlmd.Artifact(type_id=type_ids["Model"])])
+        [trainer] = store.put_executions([mlmd.Execution(type_id=trainer_type)])
+        store.put_events(
+            [
+                mlmd.Event(type=mlmd.Event.INPUT, artifact_id=examples_id, execution_id=trainer),
+                mlmd.Event(type=mlmd.Event.OUTPUT, artifact_id=model_id, execution_id=trainer),
+            ]
+        )
+        blessing = mlmd.Artifact(type_id=type_ids["ModelBlessing"])
+        blessing.custom_properties[Prop.BLESSED].int_value = 1
+        blessing.custom_properties[Prop.CURRENT_MODEL_ID].int_value = model_id
+        [blessing_id] = store.put_artifacts([blessing])
+        for key, artifact_class, artifact_id in (
+            ("model", standard_artifacts.Model, model_id),
+            ("model_blessing", standard_artifacts.ModelBlessing, blessing_id),
+        ):
+            artifact = artifact_class()
+            artifact.set_mlmd_artifact(store.get_artifacts_by_id([artifact_id])[0])
+            inputs[key].append(artifact)
+    return store, inputs
 
 
 def test_evaluator_gets_the_eval_config(taxi_config):
-    evaluator = _by_id(create_pipeline(taxi_config, span=1, span_rows=10))["evaluator"]
+    # Thresholds unlike the defaults: the Evaluator's copy can only have come from this config.
+    config = taxi_config.model_copy(
+        update={"evaluation": EvaluationThresholds(metric="Precision", min_value=0.75, max_drop=0.1)}
+    )
+    evaluator = _by_id(create_pipeline(config, span=1, span_rows=10))["evaluator"]
 
     passed = json_format.Parse(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
 
-    assert passed == eval_config(taxi_config)
+    assert [(spec.signature_name, spec.label_key) for spec in passed.model_specs] == [
+        ("serving_default", "big_tipper")
+    ]
+    assert [list(spec.feature_keys) for spec in passed.slicing_specs] == [
+        [],
+        ["trip_start_hour"],
+        ["payment_type"],
+    ]
+    thresholded = _thresholded(passed)
+    assert list(thresholded) == ["Precision"]
+    (per_slice,) = thresholded["Precision"]
+    assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.75)
+    assert per_slice.threshold.change_threshold.absolute.value == pytest.approx(-0.1)
 
 
 def test_metadata_and_pipeline_root_live_under_work_dir(taxi_config, tmp_path):
@@ -329,6 +403,6 @@ def test_bikes_pipeline_is_wired_from_the_bikes_config(bikes_config, tmp_path):
     assert passed.model_specs[0].label_key == "long_ride"
 
 
-def test_module_exposes_eleven_stable_ids():
+def test_module_exposes_fifteen_stable_ids():
     assert len(COMPONENT_IDS) == len(set(COMPONENT_IDS)) == 15
-    assert COMPONENT_IDS[0] == pipeline_module.EXAMPLE_GEN and COMPONENT_IDS[-1] == pipeline_module.PUSHER
+    assert COMPONENT_IDS[0] == ComponentId.EXAMPLE_GEN and COMPONENT_IDS[-1] == ComponentId.PUSHER

@@ -1,6 +1,6 @@
-"""The metadata store section of the config (SQLite default, MySQL with the password from the
-environment), the connection config built from it, and the errors a store that cannot be opened
-gives (real MLMD connection attempts against closed and bogus local ports)."""
+"""ml_lifecycle.store.connection: what open_store says about a store that cannot be opened (real
+MLMD connection attempts against closed and bogus local ports), its retries of a lost
+initialisation race, and the MySQL greeting probe."""
 
 from __future__ import annotations
 
@@ -12,94 +12,12 @@ import pytest
 import yaml
 from ml_metadata.proto import metadata_store_pb2
 
-from ml_lifecycle.base.errors import ConfigError
-from ml_lifecycle.config.project import load_config
 from ml_lifecycle.store.connection import StoreNotFoundError, StoreUnavailableError, open_store
 from tests.cli.test_run_errors import GOOD_ROW as TAXI_ROW
 from tests.cli.test_run_errors import HEADER as TAXI_HEADER
 
 REPO = Path(__file__).resolve().parents[3]
 MYSQL = {"kind": "mysql", "host": "db.internal", "port": 3307, "database": "mlmd", "user": "team"}
-
-
-def _config(tmp_path, metadata=None):
-    overrides = {"work_dir": str(tmp_path)}
-    if metadata is not None:
-        overrides["metadata"] = metadata
-    return load_config(REPO / "lifecycle.yaml", overrides)
-
-
-def test_default_store_is_the_sqlite_file_under_work_dir(tmp_path):
-    config = _config(tmp_path)
-
-    connection = config.metadata_connection_config()
-
-    assert config.metadata.kind == "sqlite"
-    assert connection.WhichOneof("config") == "sqlite"
-    assert connection.sqlite.filename_uri == str(tmp_path.resolve() / "metadata.sqlite")
-    assert config.metadata.describe(config.metadata_file) == str(tmp_path.resolve() / "metadata.sqlite")
-
-
-def test_mysql_connection_takes_the_password_from_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFECYCLE_MYSQL_PASSWORD", "s3cret")
-    config = _config(tmp_path, MYSQL)
-
-    connection = config.metadata_connection_config()
-
-    assert connection.WhichOneof("config") == "mysql"
-    assert (connection.mysql.host, connection.mysql.port) == ("db.internal", 3307)
-    assert (connection.mysql.database, connection.mysql.user) == ("mlmd", "team")
-    assert connection.mysql.password == "s3cret"
-    # Runs may create the database; readers (open_store) turn that off.
-    assert not connection.mysql.skip_db_creation
-    assert config.metadata.describe(config.metadata_file) == "mysql://team@db.internal:3307/mlmd"
-
-
-def test_password_env_names_another_variable_and_the_port_defaults_to_3306(tmp_path, monkeypatch):
-    monkeypatch.setenv("TEAM_MLMD_PASSWORD", "")  # set but empty: a server without a password
-    metadata = {k: v for k, v in MYSQL.items() if k != "port"} | {"password_env": "TEAM_MLMD_PASSWORD"}
-
-    connection = _config(tmp_path, metadata).metadata_connection_config()
-
-    assert connection.mysql.port == 3306
-    assert connection.mysql.password == ""
-
-
-def test_unset_password_variable_is_a_config_error_naming_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("LIFECYCLE_MYSQL_PASSWORD", raising=False)
-    config = _config(tmp_path, MYSQL)
-
-    with pytest.raises(ConfigError, match="environment variable LIFECYCLE_MYSQL_PASSWORD is not set"):
-        config.metadata_connection_config()
-
-
-@pytest.mark.parametrize("missing", ["host", "database", "user"])
-def test_mysql_without_a_required_field_names_it(tmp_path, missing):
-    metadata = {k: v for k, v in MYSQL.items() if k != missing}
-
-    with pytest.raises(ConfigError, match=f"kind 'mysql' needs metadata.{missing}"):
-        _config(tmp_path, metadata)
-
-
-def test_mysql_fields_on_a_sqlite_store_are_rejected(tmp_path):
-    with pytest.raises(ConfigError, match="metadata.host only apply to kind 'mysql'"):
-        _config(tmp_path, {"host": "db.internal"})
-
-
-@pytest.mark.parametrize("bad", [{"port": 0}, {"port": 70000}, {"kind": "postgres"}, {"pasword_env": "X"}])
-def test_bad_values_and_unknown_keys_are_rejected(tmp_path, bad):
-    with pytest.raises(ConfigError, match="metadata"):
-        _config(tmp_path, MYSQL | bad)
-
-
-def test_mysql_section_in_the_project_yaml(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIFECYCLE_MYSQL_PASSWORD", "pw")
-    project = _project_yaml(tmp_path, MYSQL)
-
-    config = load_config(project)
-
-    assert config.metadata.kind == "mysql"
-    assert config.metadata_connection_config().mysql.host == "db.internal"
 
 
 def _project_yaml(tmp_path: Path, metadata: dict) -> Path:

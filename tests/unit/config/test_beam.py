@@ -1,12 +1,10 @@
-"""beam.runner: each runner's options are checked when the config loads, and the Beam args it
-produces are ones Beam itself parses into the intended options."""
+"""The Beam config (ml_lifecycle.config.beam): the direct runner's mode follows the span size,
+each runner's options are checked when the config loads, and the Beam args it produces are ones
+Beam itself parses into the intended options."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from apache_beam.options.pipeline_options import (
     DirectOptions,
     FlinkRunnerOptions,
@@ -20,9 +18,7 @@ from pydantic import ValidationError
 
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.beam import BeamConfig
-from ml_lifecycle.config.project import KubeflowConfig, load_config
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from ml_lifecycle.config.project import load_config
 
 DATAFLOW = {
     "project": "my-project",
@@ -58,6 +54,57 @@ def test_direct_multi_processing_args_parse_as_direct_options():
 
 def test_negative_worker_count_is_rejected():
     assert "num_workers" in _error(num_workers=-1)
+
+
+@pytest.mark.parametrize("span_rows", [None, 0, 99])
+def test_auto_mode_below_threshold_runs_in_memory(span_rows):
+    beam = BeamConfig(auto_threshold_rows=100)
+
+    assert beam.pipeline_args(span_rows) == ["--direct_running_mode=in_memory"]
+
+
+@pytest.mark.parametrize("span_rows", [100, 5_000_000])
+def test_auto_mode_at_or_above_threshold_runs_multi_processing(span_rows):
+    beam = BeamConfig(auto_threshold_rows=100, num_workers=4)
+
+    assert beam.pipeline_args(span_rows) == [
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=4",
+    ]
+
+
+def test_default_auto_threshold_is_200k_rows():
+    beam = BeamConfig()
+
+    assert beam.pipeline_args(199_999) == ["--direct_running_mode=in_memory"]
+    assert beam.pipeline_args(200_000)[0] == "--direct_running_mode=multi_processing"
+
+
+def test_in_memory_mode_ignores_span_size():
+    beam = BeamConfig(mode="in_memory", auto_threshold_rows=10)
+
+    assert beam.pipeline_args(1_000_000) == ["--direct_running_mode=in_memory"]
+
+
+def test_multi_processing_mode_ignores_span_size_and_passes_workers():
+    beam = BeamConfig(mode="multi_processing", extra_args=["--direct_running_mode_extra=x"])
+
+    assert beam.pipeline_args(None) == [
+        "--direct_running_mode=multi_processing",
+        "--direct_num_workers=0",
+        "--direct_running_mode_extra=x",
+    ]
+
+
+def test_extra_args_are_appended_in_every_mode():
+    beam = BeamConfig(extra_args=["--experiments=a", "--experiments=b"])
+
+    assert beam.pipeline_args(1) == ["--direct_running_mode=in_memory", "--experiments=a", "--experiments=b"]
+
+
+def test_unknown_beam_mode_is_rejected():
+    with pytest.raises(ValidationError, match="mode"):
+        BeamConfig(mode="dataflow")
 
 
 # ---------------------------------------------------------------- dataflow
@@ -190,17 +237,8 @@ def test_spark_args_use_the_portable_runner_with_docker_workers_by_default():
 # ---------------------------------------------------------------- from the project YAML
 
 
-def _project_yaml(tmp_path, extra: dict) -> Path:
-    text = (REPO_ROOT / "lifecycle.yaml").read_text()
-    data = yaml.safe_load(text) | extra
-    data["dataset"] = str(REPO_ROOT / "datasets" / "taxi.yaml")
-    path = tmp_path / "lifecycle.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def test_yaml_error_names_the_file_and_the_missing_option(tmp_path):
-    path = _project_yaml(tmp_path, {"beam": {"runner": "dataflow", "dataflow": {"project": "p"}}})
+def test_yaml_error_names_the_file_and_the_missing_option(project_yaml):
+    path = project_yaml({"beam": {"runner": "dataflow", "dataflow": {"project": "p"}}})
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     message = str(caught.value)
@@ -208,17 +246,7 @@ def test_yaml_error_names_the_file_and_the_missing_option(tmp_path):
     assert "beam.dataflow.region, beam.dataflow.temp_location" in message
 
 
-def test_yaml_dataflow_config_loads_and_builds_args(tmp_path):
-    path = _project_yaml(
-        tmp_path, {"beam": {"runner": "dataflow", "dataflow": DATAFLOW | {"max_num_workers": 5}}}
-    )
+def test_yaml_dataflow_config_loads_and_builds_args(project_yaml):
+    path = project_yaml({"beam": {"runner": "dataflow", "dataflow": DATAFLOW | {"max_num_workers": 5}}})
     config = load_config(path)
     assert config.beam.pipeline_args(None)[-1] == "--max_num_workers=5"
-
-
-def test_kubeflow_locations_must_be_uris_or_absolute():
-    with pytest.raises(ValidationError) as caught:
-        KubeflowConfig(pipeline_root="pipelines/root")
-    assert "kubeflow.pipeline_root 'pipelines/root': expected a URI" in str(caught.value)
-    assert KubeflowConfig(pipeline_root="gs://b/root", data_root="/mnt/data").data_root == "/mnt/data"
-    assert KubeflowConfig().missing_for_compile() == ["kubeflow.image", "kubeflow.pipeline_root"]
