@@ -129,7 +129,7 @@ class MetadataClient:
 
     @classmethod
     def from_config(cls, config) -> MetadataClient:
-        """From a `pipeline.config.PipelineConfig` (SQLite or MySQL, as the config says)."""
+        """From a `ml_lifecycle.config.project.PipelineConfig` (SQLite or MySQL, as the config says)."""
         return cls(open_store(config.metadata_connection_config()), config.pipeline_name)
 
     @classmethod
