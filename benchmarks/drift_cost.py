@@ -14,11 +14,13 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ml_lifecycle.base.contracts import ComponentId
+
 DRIFT_STEPS = (
-    "baseline_statistics_resolver",
-    "drift_validator",
-    "pushed_model_resolver",
-    "concept_drift_check",
+    ComponentId.BASELINE_STATISTICS_RESOLVER,
+    ComponentId.DRIFT_VALIDATOR,
+    ComponentId.PUSHED_MODEL_RESOLVER,
+    ComponentId.CONCEPT_DRIFT_CHECK,
 )
 TARGET = 0.10
 

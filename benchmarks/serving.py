@@ -180,9 +180,9 @@ def main() -> int:
         url, body_file, concurrency, requests, rows = args.client
         _client(url, body_file, int(concurrency), int(requests), int(rows))
         return 0
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+    # Importing ml_lifecycle selects tf-keras (ml_lifecycle.TENSORFLOW_ENV) before TensorFlow loads.
     from ml_lifecycle.base.contracts import RAW_SIGNATURE
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.config.serving import ServingConfig

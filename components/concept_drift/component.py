@@ -67,7 +67,7 @@ def ConceptDriftCheck(
         no_model = ConceptVerdict.NO_PUSHED_MODEL.value
         report.set_string_custom_property(Prop.VERDICT, no_model)
         io_utils.write_string_file(
-            os.path.join(report.uri, ArtifactFile.CONCEPT_DRIFT_RESULT), json.dumps({"verdict": no_model})
+            os.path.join(report.uri, ArtifactFile.CONCEPT_DRIFT_RESULT), json.dumps({Prop.VERDICT: no_model})
         )
         return
     model_dir = path_utils.serving_model_path(
@@ -80,7 +80,7 @@ def ConceptDriftCheck(
     verdict = (ConceptVerdict.CONCEPT_DRIFT if result.drifted else ConceptVerdict.OK).value
     io_utils.write_string_file(
         os.path.join(report.uri, ArtifactFile.CONCEPT_DRIFT_RESULT),
-        json.dumps({**result.to_dict(), "verdict": verdict}),
+        json.dumps({**result.to_dict(), Prop.VERDICT: verdict}),
     )
     report.set_string_custom_property(Prop.VERDICT, verdict)
     report.set_string_custom_property(Prop.METRIC, metric)

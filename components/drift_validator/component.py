@@ -52,7 +52,9 @@ def DriftValidator(
         report.set_int_custom_property(Prop.DRIFTED_FEATURE_COUNT, 0)
         io_utils.write_string_file(
             os.path.join(report.uri, ArtifactFile.DRIFT_TABLE),
-            json.dumps({"span": current_span, "verdict": DriftVerdict.NO_BASELINE.value, "features": []}),
+            json.dumps(
+                {Prop.SPAN: current_span, Prop.VERDICT: DriftVerdict.NO_BASELINE.value, "features": []}
+            ),
         )
         return
     baseline_span = artifact_span(baseline_examples) if baseline_examples is not None else 0
@@ -65,11 +67,11 @@ def DriftValidator(
         DriftVerdict.DRIFT if result.drifted_features or result.dataset.drifted else DriftVerdict.OK
     ).value
     table = {
-        "span": current_span,
-        "baseline_span": baseline_span,
+        Prop.SPAN: current_span,
+        Prop.BASELINE_SPAN: baseline_span,
         "split": split,
-        "verdict": verdict,
-        "policy": policy,
+        Prop.VERDICT: verdict,
+        Prop.POLICY: policy,
         "features": result.to_table(),
         "dataset": {
             "current_examples": result.dataset.current_examples,
@@ -77,7 +79,7 @@ def DriftValidator(
             "ratio": result.dataset.ratio,
             "drifted": result.dataset.drifted,
         },
-        "summary": result.summary_lines(),
+        Prop.SUMMARY: result.summary_lines(),
     }
     io_utils.write_string_file(
         os.path.join(report.uri, ArtifactFile.DRIFT_TABLE), json.dumps(table, indent=1)

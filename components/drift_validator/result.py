@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
+from ml_lifecycle.base.contracts import finite_or_none
+
 # Change in the share of examples without a value that counts as presence drift.
 PRESENCE_CHANGE_THRESHOLD = 0.2
 
@@ -47,13 +49,13 @@ class FeatureDrift:
             "feature": self.feature,
             "kind": self.kind,
             "measure": self.measure,
-            "score": _finite_or_none(self.score),
-            "threshold": _finite_or_none(self.threshold),
+            "score": finite_or_none(self.score),
+            "threshold": finite_or_none(self.threshold),
             "drifted": self.drifted,
             "presence_drifted": self.presence_drifted,
-            "psi": _finite_or_none(self.psi),
-            "missing_fraction_current": _finite_or_none(self.missing_fraction_current),
-            "missing_fraction_baseline": _finite_or_none(self.missing_fraction_baseline),
+            "psi": finite_or_none(self.psi),
+            "missing_fraction_current": finite_or_none(self.missing_fraction_current),
+            "missing_fraction_baseline": finite_or_none(self.missing_fraction_baseline),
             "note": self.note,
         }
 
@@ -157,8 +159,3 @@ class DataDriftError(RuntimeError):
             "non-blocking drift policy."
         )
         return cls("\n".join(lines), result, baseline_span, current_span)
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    # Strict JSON has no NaN or infinity.
-    return value if value is not None and math.isfinite(value) else None

@@ -15,8 +15,14 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from ml_lifecycle.base.contracts import ArtifactFile
+from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, Prop
 from ml_lifecycle.models.warmup import ModelCheckError, replay
+
+# InfraBlessing properties only TFX reads: the Pusher pushes the blessing's stamped copy of the
+# model where `has_model` is 1 (TFX keeps the name private). The other two are for people only.
+_HAS_MODEL = "has_model"
+_WARMUP_REQUEST_COUNT = "warmup_requests"
+_P50_LATENCY_MS = "p50_latency_ms"
 
 
 def _read_examples(examples, split: str, limit: int) -> list[bytes]:
@@ -35,7 +41,7 @@ def ModelCheck(
     model_name: Parameter[str],
     num_warmup_examples: Parameter[int] = 100,
     split: Parameter[str] = "eval",
-    signature_name: Parameter[str] = "serving_default",
+    signature_name: Parameter[str] = SERVING_SIGNATURE,
 ) -> None:
     model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
     try:
@@ -56,8 +62,8 @@ def ModelCheck(
     except ModelCheckError as error:
         logging.error("model check failed: %s", error)
         io_utils.write_string_file(os.path.join(blessing.uri, "INFRA_NOT_BLESSED"), "")
-        blessing.set_int_custom_property("blessed", 0)
-        blessing.set_string_custom_property("reason", str(error))
+        blessing.set_int_custom_property(Prop.BLESSED, 0)
+        blessing.set_string_custom_property(Prop.REASON, str(error))
         return
 
     stamped = path_utils.stamped_model_path(blessing.uri)
@@ -67,7 +73,7 @@ def ModelCheck(
         for log in logs:
             writer.write(log.SerializeToString())
     io_utils.write_string_file(os.path.join(blessing.uri, "INFRA_BLESSED"), "")
-    blessing.set_int_custom_property("blessed", 1)
-    blessing.set_int_custom_property("has_model", 1)
-    blessing.set_int_custom_property("warmup_requests", result.requests)
-    blessing.set_float_custom_property("p50_latency_ms", result.p50_ms)
+    blessing.set_int_custom_property(Prop.BLESSED, 1)
+    blessing.set_int_custom_property(_HAS_MODEL, 1)
+    blessing.set_int_custom_property(_WARMUP_REQUEST_COUNT, result.requests)
+    blessing.set_float_custom_property(_P50_LATENCY_MS, result.p50_ms)

@@ -11,18 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-# The replay and its checks are the model's warmup contract, shared with the model server.
-from ml_lifecycle.models.warmup import CheckResult, ModelCheckError, check_outputs, replay
-
-__all__ = [
-    "MAX_WARMUP_RECORDS",
-    "CheckResult",
-    "ModelCheckError",
-    "check_outputs",
-    "replay",
-    "strip_features",
-    "warmup_requests",
-]
+from ml_lifecycle.models.warmup import ModelCheckError
 
 # TF Serving reads at most this many warmup records.
 MAX_WARMUP_RECORDS = 1000

@@ -133,8 +133,9 @@ class FeatureScore:
     psi: float | None  # population stability index, where the feature has bins
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    # JSON has no NaN: a score TFDV did not measure is written as null.
+def finite_or_none(value: float | None) -> float | None:
+    """The value as a float, or None where strict JSON cannot hold it (None, NaN, infinity):
+    a score TFDV did not measure is written as null."""
     return None if value is None or not math.isfinite(value) else float(value)
 
 
@@ -143,10 +144,10 @@ def encode_feature_scores(scores: dict[str, FeatureScore]) -> str:
     return json.dumps(
         {
             name: {
-                "score": _finite_or_none(s.score),
+                "score": finite_or_none(s.score),
                 "threshold": s.threshold,
                 "drifted": s.drifted,
-                "psi": _finite_or_none(s.psi),
+                "psi": finite_or_none(s.psi),
             }
             for name, s in scores.items()
         }

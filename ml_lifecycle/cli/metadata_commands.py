@@ -10,6 +10,8 @@ import json
 import math
 from typing import TYPE_CHECKING
 
+from ml_lifecycle.base.contracts import Prop
+
 if TYPE_CHECKING:
     from ml_lifecycle.config.project import PipelineConfig
     from ml_lifecycle.metadata.client import MetadataClient
@@ -44,7 +46,7 @@ def cmd_runs(config: PipelineConfig, args: argparse.Namespace) -> int:
         print("no pipeline runs recorded yet (run `lifecycle run` first)")
         return 0
     pushed = {
-        entry.run_id: str(entry.artifact.properties.get("pushed_version"))
+        entry.run_id: str(entry.artifact.properties.get(Prop.PUSHED_VERSION))
         for entry in client.pushed_model_artifacts()
     }
     print(format_runs(runs[: args.limit] if args.limit else runs, pushed))

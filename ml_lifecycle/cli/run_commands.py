@@ -98,11 +98,12 @@ def _drift_lines(report) -> list[str]:
             lines.append("  data drift no baseline yet (first span)")
         else:
             lines.append(
-                f"  data drift {drift.get('drifted_feature_count', 0)} feature(s) over threshold vs span "
-                f"{drift.get('baseline_span')} (max score {float(drift.get('max_score', 0)):.3f}, "
-                f"policy {drift.get('policy')})"
+                f"  data drift {drift.get(Prop.DRIFTED_FEATURE_COUNT, 0)} feature(s) over threshold "
+                f"vs span {drift.get(Prop.BASELINE_SPAN)} "
+                f"(max score {float(drift.get(Prop.MAX_SCORE, 0)):.3f}, "
+                f"policy {drift.get(Prop.POLICY)})"
             )
-            lines += [f"             {line}" for line in str(drift.get("summary") or "").splitlines()]
+            lines += [f"             {line}" for line in str(drift.get(Prop.SUMMARY) or "").splitlines()]
     if concept:
         if concept.get(Prop.VERDICT) == ConceptVerdict.NO_PUSHED_MODEL:
             lines.append("  concept drift no pushed model to check yet")
@@ -110,14 +111,10 @@ def _drift_lines(report) -> list[str]:
             drifted = concept.get(Prop.VERDICT) == ConceptVerdict.CONCEPT_DRIFT
             lines.append(
                 f"  concept drift {'YES' if drifted else 'no'}: "
-                f"pushed model {concept.get('metric')} {float(concept['blessed_value']):.4f} at "
-                f"blessing -> {float(concept['current_value']):.4f} on this span"
+                f"pushed model {concept.get(Prop.METRIC)} {float(concept[Prop.BLESSED_VALUE]):.4f} at "
+                f"blessing -> {float(concept[Prop.CURRENT_VALUE]):.4f} on this span"
             )
     return lines
-
-
-def _value_text(value: float) -> str:
-    return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
 
 
 def _value_text(value: float) -> str:

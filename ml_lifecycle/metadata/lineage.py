@@ -20,7 +20,14 @@ from ml_metadata.proto import metadata_store_pb2
 
 from ml_lifecycle.base.contracts import Prop
 from ml_lifecycle.base.errors import LifecycleError
-from ml_lifecycle.store.queries import INPUT_EVENTS, OUTPUT_EVENTS, event_key, execution_state, property_value
+from ml_lifecycle.store.queries import (
+    INPUT_EVENTS,
+    OUTPUT_EVENTS,
+    artifact_properties,
+    event_key,
+    execution_state,
+    property_value,
+)
 
 Direction = Literal["upstream", "downstream"]
 _DIRECTIONS = {
@@ -198,8 +205,7 @@ def lineage(
         kind, _, raw_id = key.partition(":")
         if kind == "artifact":
             artifact = artifacts[int(raw_id)]
-            properties = {k: property_value(v) for k, v in artifact.properties.items()}
-            properties.update({k: property_value(v) for k, v in artifact.custom_properties.items()})
+            properties = artifact_properties(artifact)
             type_name = artifact_types.get(artifact.type_id, "?")
             graph.nodes[key] = LineageNode(
                 key,

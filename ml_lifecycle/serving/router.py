@@ -28,7 +28,6 @@ from ml_lifecycle.base.errors import LifecycleError
 log = logging.getLogger(__name__)
 
 Color = Literal["blue", "green"]
-ROLLOUT_LABELS = ("stable", "canary", "shadow", "blue", "green")
 
 
 class RolloutError(LifecycleError, ValueError):

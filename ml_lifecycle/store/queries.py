@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from ml_lifecycle.base.contracts import Prop
 from ml_lifecycle.base.errors import LifecycleError
 
 EXECUTION_STATES = {v: k.replace("_", " ") for k, v in metadata_store_pb2.Execution.State.items()}
@@ -59,10 +60,15 @@ def property_value(value: metadata_store_pb2.Value) -> object:
     return getattr(value, kind) if kind else None
 
 
-def artifact_record(artifact: metadata_store_pb2.Artifact, type_name: str) -> ArtifactRecord:
+def artifact_properties(artifact: metadata_store_pb2.Artifact) -> dict[str, object]:
+    """An artifact's properties and custom properties in one dict (a custom one wins a clash)."""
     properties = {k: property_value(v) for k, v in artifact.properties.items()}
     properties.update({k: property_value(v) for k, v in artifact.custom_properties.items()})
-    return ArtifactRecord(artifact.id, type_name, artifact.uri, properties)
+    return properties
+
+
+def artifact_record(artifact: metadata_store_pb2.Artifact, type_name: str) -> ArtifactRecord:
+    return ArtifactRecord(artifact.id, type_name, artifact.uri, artifact_properties(artifact))
 
 
 def event_key(event: metadata_store_pb2.Event) -> str:
@@ -188,9 +194,9 @@ def training_spans(store: metadata_store.MetadataStore, model_id: int) -> set[in
     Evaluator's baseline, so this is the training data alone.
     """
     return {
-        int(a.properties["span"])
+        int(a.properties[Prop.SPAN])
         for a in upstream_artifacts(store, model_id)
-        if a.type == "Examples" and a.properties.get("span") is not None
+        if a.type == "Examples" and a.properties.get(Prop.SPAN) is not None
     }
 
 
@@ -218,7 +224,7 @@ def pushed_models(
     """
     records = []
     for artifact in pipeline_artifacts(store, "PushedModel", pipeline_name):
-        if property_value(artifact.custom_properties.get("pushed", metadata_store_pb2.Value())) != 1:
+        if property_value(artifact.custom_properties.get(Prop.PUSHED, metadata_store_pb2.Value())) != 1:
             continue
         span = model_id = None
         pusher = producing_execution(store, artifact.id)
@@ -233,8 +239,8 @@ def pushed_models(
         records.append(
             PushedModelRecord(
                 pushed_model_id=artifact.id,
-                version=str(property_value(artifact.custom_properties["pushed_version"])),
-                path=str(property_value(artifact.custom_properties["pushed_destination"])),
+                version=str(property_value(artifact.custom_properties[Prop.PUSHED_VERSION])),
+                path=str(property_value(artifact.custom_properties[Prop.PUSHED_DESTINATION])),
                 span=span,
                 model_id=model_id,
                 created_ms=artifact.create_time_since_epoch,
@@ -252,6 +258,6 @@ def blessing_evaluation_id(store: metadata_store.MetadataStore, model_id: int) -
         if not outputs.get("evaluation") or not outputs.get("blessing"):
             continue
         [blessing] = store.get_artifacts_by_id(outputs["blessing"][:1])
-        if property_value(blessing.custom_properties.get("blessed", metadata_store_pb2.Value())) == 1:
+        if property_value(blessing.custom_properties.get(Prop.BLESSED, metadata_store_pb2.Value())) == 1:
             return outputs["evaluation"][0]
     return None

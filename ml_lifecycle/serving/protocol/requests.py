@@ -124,7 +124,7 @@ def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRul
         items = inputs_payload.get("examples") if isinstance(inputs_payload, dict) else inputs_payload
         if not isinstance(items, list) or not items:
             raise ApiError(
-                400, "'inputs' for serving_default must be a non-empty list of {\"b64\": ...} examples"
+                400, f"'inputs' for {SERVING_SIGNATURE} must be a non-empty list of {{\"b64\": ...}} examples"
             )
         examples = [_example_bytes(item, f"inputs[{i}]") for i, item in enumerate(items)]
         return _examples_request(examples, row_format=False)
