@@ -128,7 +128,7 @@ class FeatureScore:
     """One feature's drift against the baseline span, as the DriftReport records it."""
 
     score: float  # the comparator's distance (L-infinity or Jensen-Shannon); NaN: not measured
-    threshold: float
+    threshold: float  # NaN: the schema sets no comparator for the feature
     drifted: bool  # the distribution or its presence drifted
     psi: float | None  # population stability index, where the feature has bins
 
@@ -145,7 +145,7 @@ def encode_feature_scores(scores: dict[str, FeatureScore]) -> str:
         {
             name: {
                 "score": finite_or_none(s.score),
-                "threshold": s.threshold,
+                "threshold": finite_or_none(s.threshold),
                 "drifted": s.drifted,
                 "psi": finite_or_none(s.psi),
             }
@@ -156,7 +156,7 @@ def encode_feature_scores(scores: dict[str, FeatureScore]) -> str:
 
 def decode_feature_scores(text: str | None) -> dict[str, FeatureScore]:
     """Reads `feature_scores`, in today's named form or the positional `[score, threshold,
-    drifted, psi]` lists that stores written before it hold; a null score reads as NaN."""
+    drifted, psi]` lists that stores written before it hold; a null score or threshold reads as NaN."""
     scores = {}
     for name, value in json.loads(text or "{}").items():
         if isinstance(value, dict):
@@ -165,7 +165,7 @@ def decode_feature_scores(text: str | None) -> dict[str, FeatureScore]:
             score, threshold, drifted, psi = value
         scores[name] = FeatureScore(
             math.nan if score is None else float(score),
-            float(threshold),
+            math.nan if threshold is None else float(threshold),
             bool(drifted),
             None if psi is None else float(psi),
         )

@@ -45,3 +45,10 @@ def test_component_ids_are_unique_and_in_dag_order():
     assert len(set(COMPONENT_IDS)) == len(COMPONENT_IDS) == 15
     assert COMPONENT_IDS[0] == ComponentId.EXAMPLE_GEN == "example_gen"
     assert COMPONENT_IDS[-1] == ComponentId.PUSHER == "pusher"
+
+
+def test_a_feature_without_threshold_round_trips_as_nan():
+    text = encode_feature_scores({"fare": FeatureScore(0.3, math.nan, False, None)})
+    assert json.loads(text)["fare"]["threshold"] is None
+    [score] = decode_feature_scores(text).values()
+    assert score.score == 0.3 and math.isnan(score.threshold)
