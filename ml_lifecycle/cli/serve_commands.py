@@ -8,11 +8,13 @@ takes effect without a restart and the server persists it.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import signal
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -23,11 +25,12 @@ if TYPE_CHECKING:
 
 
 class ServerUnreachableError(LifecycleError, ValueError):
-    """No server answers at the given URL."""
+    """No server answers at the given URL, or the URL is not http://HOST:PORT."""
 
 
 class ServerAnswerError(LifecycleError, ValueError):
-    """The server refused a request (its 4xx `{"error": ...}` message)."""
+    """The server refused a request (its 4xx `{"error": ...}` message), or what answered is not
+    a lifecycle model server (not HTTP, not a JSON object)."""
 
 
 def register(commands) -> None:
@@ -181,22 +184,52 @@ def _default_url(config) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{config.serving.port}"
 
 
+_URL_FORM = "expected http://HOST:PORT (e.g. http://127.0.0.1:8501)"
+
+
 def http_json(method: str, url: str, body: dict | None = None, timeout: float = 30.0) -> dict:
-    """One JSON request; the server's 4xx `{"error": ...}` becomes a ServerAnswerError with its message."""
+    """One JSON request; the server's 4xx `{"error": ...}` becomes a ServerAnswerError with its message.
+
+    A URL that is not http(s)://HOST[:PORT] or no server answering is a ServerUnreachableError;
+    an answer that is not a JSON object (another program on that port) is a ServerAnswerError.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ServerUnreachableError(f"{url}: not a server URL; {_URL_FORM}")
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
     try:
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
+            text = response.read()
     except urllib.error.HTTPError as error:
-        try:
-            message = json.loads(error.read()).get("error", "")
-        except ValueError:
-            message = ""
+        message = (_json_object(error.read()) or {}).get("error", "")
         raise ServerAnswerError(f"{method} {url}: HTTP {error.code}: {message or error.reason}") from error
+    except (ValueError, http.client.InvalidURL) as error:  # e.g. a port that is not a number
+        raise ServerUnreachableError(f"{url}: not a server URL ({error}); {_URL_FORM}") from error
     except (urllib.error.URLError, OSError) as error:
         raise ServerUnreachableError(
             f"{url}: no server answers ({getattr(error, 'reason', error)}); start one with `lifecycle serve`"
         ) from error
+    except http.client.HTTPException as error:  # an answer, but not HTTP
+        raise ServerAnswerError(
+            f"{method} {url}: the answer is not HTTP ({type(error).__name__}: {error}); "
+            "is a lifecycle model server on that port?"
+        ) from error
+    answer = _json_object(text)
+    if answer is None:
+        raise ServerAnswerError(
+            f"{method} {url}: expected a JSON object, got {text[:80]!r}; "
+            "is a lifecycle model server on that port?"
+        )
+    return answer
+
+
+def _json_object(text: bytes) -> dict | None:
+    """The JSON object `text` holds; None for anything else (not JSON, not UTF-8, a list)."""
+    try:
+        value = json.loads(text)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+        return None
+    return value if isinstance(value, dict) else None

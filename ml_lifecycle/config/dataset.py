@@ -7,10 +7,11 @@ reads feature names from a `DatasetConfig`.
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.strict import StrictModel, parse_model, read_yaml
@@ -57,6 +58,52 @@ class SpanConfig(StrictModel):
     # Span 1 is the period that contains this date; rows before it are rejected.
     origin: str
 
+    @field_validator("origin")
+    @classmethod
+    def _parseable_origin(cls, value: str) -> str:
+        # Checked with the parser `lifecycle data prepare` uses (pandas), so a config that loads
+        # also prepares; imported here because nothing else in the config layer needs pandas.
+        import pandas as pd
+
+        try:
+            parsed = pd.Timestamp(value)
+        except ValueError as error:  # OutOfBoundsDatetime (year 1000, 3000) is a ValueError too
+            raise ValueError(f"expected a date such as '2013-01-01', got {value!r} ({error})") from error
+        if pd.isna(parsed):
+            raise ValueError(f"expected a date such as '2013-01-01', got {value!r}")
+        return value
+
+
+def check_drift_threshold(label: str, value: float) -> float:
+    """A drift comparator's threshold; L-infinity and Jensen-Shannon divergence lie in [0, 1]."""
+    if not 0 < value <= 1:
+        raise ConfigError(
+            f"{label} must be in (0, 1] (L-infinity and Jensen-Shannon divergence lie in [0, 1]), "
+            f"not {value!r}"
+        )
+    return value
+
+
+def check_examples_fraction(label: str, value: float) -> float:
+    """A bound on a span's example count as a fraction of its baseline's: finite and >= 0."""
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigError(f"{label} must be a finite fraction >= 0, not {value!r}")
+    return value
+
+
+def check_examples_fraction_band(
+    min_fraction: float | None,
+    max_fraction: float | None,
+    labels: tuple[str, str] = ("min_fraction", "max_fraction"),
+) -> None:
+    """Both example-count bounds (None: unbounded), the lower one below the upper one; `labels`
+    name the two in errors."""
+    for label, value in zip(labels, (min_fraction, max_fraction), strict=True):
+        if value is not None:
+            check_examples_fraction(label, value)
+    if min_fraction is not None and max_fraction is not None and min_fraction >= max_fraction:
+        raise ConfigError(f"{labels[0]} {min_fraction} must be below {labels[1]} {max_fraction}")
+
 
 class DriftThresholds(StrictModel):
     """Written into the curated schema by `lifecycle schema bootstrap`; the schema then rules."""
@@ -68,6 +115,27 @@ class DriftThresholds(StrictModel):
     # Example count of a span relative to its baseline span.
     min_examples_fraction: float = 0.5
     max_examples_fraction: float = 2.0
+
+    # Checked at load, so the error names the YAML file and field rather than surfacing from
+    # schema bootstrap.
+    @field_validator("categorical_l_infinity", "numeric_jensen_shannon")
+    @classmethod
+    def _threshold(cls, value: float, info: ValidationInfo) -> float:
+        return check_drift_threshold(info.field_name, value)
+
+    @field_validator("min_examples_fraction", "max_examples_fraction")
+    @classmethod
+    def _fraction(cls, value: float, info: ValidationInfo) -> float:
+        return check_examples_fraction(info.field_name, value)
+
+    @model_validator(mode="after")
+    def _examples_band(self) -> DriftThresholds:
+        check_examples_fraction_band(
+            self.min_examples_fraction,
+            self.max_examples_fraction,
+            ("min_examples_fraction", "max_examples_fraction"),
+        )
+        return self
 
 
 class EvaluationConfig(StrictModel):

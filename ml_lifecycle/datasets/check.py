@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import DatasetConfig
+from ml_lifecycle.config.strict import where_not_utf8
 from ml_lifecycle.datasets.span_files import span_dir
 
 
@@ -58,6 +59,47 @@ def _expected_types(config: DatasetConfig) -> dict[str, tuple[str, object]]:
     return types
 
 
+def _check_file(
+    path: Path, span: int, expected: list[str], types: dict[str, tuple[str, object]], label: str
+) -> int:
+    """Checks one span file; returns its data rows."""
+    rows = 0
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise EmptySpanError(f"span {span}: {path} is empty (no header, no rows)")
+        missing = [c for c in expected if c not in header]
+        if missing:
+            raise DataError(f"span {span}: {path}: missing column(s) {missing}")
+        unexpected = [c for c in header if c not in expected]
+        if unexpected:
+            raise DataError(
+                f"span {span}: {path}: unexpected column(s) {unexpected}; the dataset config lists {expected}"
+            )
+        checks = [(i, name, *types[name]) for i, name in enumerate(header) if name in types]
+        label_index = header.index(label)
+        for line_number, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"span {span}: {path}:{line_number}: malformed row, expected "
+                    f"{len(header)} fields, found {len(row)}"
+                )
+            for index, name, expected_text, parses in checks:
+                value = row[index]
+                if value and not parses(value):
+                    raise DataError(
+                        f"span {span}: {path}:{line_number}: feature {name!r} expected "
+                        f"{expected_text}, got {value!r}"
+                    )
+            if not row[label_index]:
+                raise DataError(f"span {span}: {path}:{line_number}: label {label!r} is missing")
+            rows += 1
+    return rows
+
+
 def check_span(config: DatasetConfig, data_root: Path, span: int) -> SpanCheck:
     """Validates every file of `span`; raises a DataError naming the first problem found."""
     directory = span_dir(data_root, span)
@@ -71,40 +113,12 @@ def check_span(config: DatasetConfig, data_root: Path, span: int) -> SpanCheck:
     label = config.label.name
     rows = 0
     for path in files:
-        with path.open(newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise EmptySpanError(f"span {span}: {path} is empty (no header, no rows)")
-            missing = [c for c in expected if c not in header]
-            if missing:
-                raise DataError(f"span {span}: {path}: missing column(s) {missing}")
-            unexpected = [c for c in header if c not in expected]
-            if unexpected:
-                raise DataError(
-                    f"span {span}: {path}: unexpected column(s) {unexpected}; "
-                    f"the dataset config lists {expected}"
-                )
-            checks = [(i, name, *types[name]) for i, name in enumerate(header) if name in types]
-            label_index = header.index(label)
-            for line_number, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise DataError(
-                        f"span {span}: {path}:{line_number}: malformed row, expected "
-                        f"{len(header)} fields, found {len(row)}"
-                    )
-                for index, name, expected_text, parses in checks:
-                    value = row[index]
-                    if value and not parses(value):
-                        raise DataError(
-                            f"span {span}: {path}:{line_number}: feature {name!r} expected "
-                            f"{expected_text}, got {value!r}"
-                        )
-                if not row[label_index]:
-                    raise DataError(f"span {span}: {path}:{line_number}: label {label!r} is missing")
-                rows += 1
+        try:
+            rows += _check_file(path, span, expected, types, label)
+        except UnicodeDecodeError as error:
+            raise DataError(f"span {span}: {path}: {where_not_utf8(path)}") from error
+        except csv.Error as error:  # e.g. a NUL byte or an unterminated quote's runaway field
+            raise DataError(f"span {span}: {path}: malformed CSV: {error}") from error
     if rows == 0:
         raise EmptySpanError(f"span {span}: {directory} holds a header but no data rows")
     return SpanCheck(span=span, files=files, rows=rows)

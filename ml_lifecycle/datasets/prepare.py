@@ -17,6 +17,7 @@ import pandas as pd
 
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import DatasetConfig
+from ml_lifecycle.config.strict import where_not_utf8
 from ml_lifecycle.datasets.span_files import as_float_text, write_span
 
 
@@ -46,8 +47,14 @@ def read_source(config: DatasetConfig) -> pd.DataFrame:
         raise DataError(f"{source}: source CSV not found")
     try:
         frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as error:
+        raise DataError(f"{source}: the source CSV is empty (expected a header row, then rows)") from error
+    except UnicodeDecodeError as error:
+        raise DataError(f"{source}: {where_not_utf8(source)}") from error
     except pd.errors.ParserError as error:
         raise DataError(f"{source}: malformed CSV: {error}") from error
+    except OSError as error:
+        raise DataError(f"{source}: cannot read the source CSV: {error.strerror or error}") from error
     needed = config.features.all_names() + [config.spans.time_column]
     if not config.label.expression:
         needed.append(config.label.name)
@@ -55,6 +62,11 @@ def read_source(config: DatasetConfig) -> pd.DataFrame:
     if missing:
         raise DataError(f"{source}: missing column(s) {missing}; the header has {list(frame.columns)}")
     return frame
+
+
+def _first_row(mask: pd.Series | np.ndarray) -> int:
+    """The position of the first True in `mask` (0 is the row after the header)."""
+    return int(np.flatnonzero(np.asarray(mask))[0])
 
 
 def _numeric_if_parsable(column: pd.Series) -> pd.Series:
@@ -85,18 +97,30 @@ SOURCE_MARKER = ".prepared-from-source"
 def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
     """Writes one CSV per span under `data_root/span-N/data.csv`; returns what was written."""
     frame = read_source(config)
-    time_column = config.spans.time_column
+    time_column, unit = config.spans.time_column, config.spans.time_unit
     times = pd.to_numeric(frame[time_column], errors="coerce")
     bad = times.isna()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = _first_row(bad)
         raise DataError(
             f"{config.resolve_source()}: row {row + 2}, column {time_column!r}: expected a "
-            f"timestamp in {config.spans.time_unit}, got {frame[time_column].iloc[row]!r}"
+            f"timestamp in {unit}, got {frame[time_column].iloc[row]!r}"
+        )
+    # pandas holds dates from 1677 to 2262 only: beyond that an integer column fails to convert
+    # and a float one turns into NaT, so such rows are named here rather than crash the cut.
+    with np.errstate(invalid="ignore"):
+        out_of_range = pd.to_datetime(times, unit=unit, errors="coerce").isna()
+    if out_of_range.any():
+        row = _first_row(out_of_range)
+        raise DataError(
+            f"{config.resolve_source()}: row {row + 2}, column {time_column!r}: timestamp "
+            f"{frame[time_column].iloc[row]!r} is outside the dates pandas can hold "
+            f"({pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}) when read in "
+            f"{unit}; is spans.time_unit right?"
         )
     numbers, periods = span_numbers(times, config)
     if (numbers < 1).any():
-        first = int(np.flatnonzero(numbers < 1)[0])
+        first = _first_row(numbers < 1)
         raise DataError(
             f"{config.resolve_source()}: row {first + 2} falls before spans.origin "
             f"{config.spans.origin} ({periods.iloc[first]})"

@@ -7,10 +7,12 @@ bootstrap writes them here, and the drift validator reads the same fields back.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from tensorflow_metadata.proto.v0 import schema_pb2
+
+from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.config.dataset import check_drift_threshold, check_examples_fraction_band
 
 
 def add_drift_comparators(
@@ -25,25 +27,27 @@ def add_drift_comparators(
     """A copy of the schema with L-infinity (categorical) and Jensen-Shannon (numeric) drift comparators.
 
     min_fraction / max_fraction, when given, bound the current span's example count as a
-    fraction of the baseline's (dataset_constraints.num_examples_drift_comparator).
+    fraction of the baseline's (dataset_constraints.num_examples_drift_comparator). Arguments that
+    do not fit the schema or each other raise a ConfigError (they come from the dataset config).
     """
     categorical = list(categorical_features)
     numeric = list(numeric_features)
-    _check_threshold("categorical_threshold", categorical_threshold)
-    _check_threshold("numeric_threshold", numeric_threshold)
+    check_drift_threshold("categorical_threshold", categorical_threshold)
+    check_drift_threshold("numeric_threshold", numeric_threshold)
+    check_examples_fraction_band(min_fraction, max_fraction)
     both = sorted(set(categorical) & set(numeric))
     if both:
-        raise ValueError(f"feature(s) {both} are listed as both categorical and numeric; pick one")
+        raise ConfigError(f"feature(s) {both} are listed as both categorical and numeric; pick one")
     result = schema_pb2.Schema()
     result.CopyFrom(schema)
     by_name = {feature.name: feature for feature in result.feature}
     unknown = [name for name in categorical + numeric if name not in by_name]
     if unknown:
-        raise ValueError(f"the schema has no feature(s) {unknown}; it has {sorted(by_name)}")
+        raise ConfigError(f"the schema has no feature(s) {unknown}; it has {sorted(by_name)}")
     for name in categorical:
         feature = by_name[name]
         if feature.type == schema_pb2.INT and not is_categorical_int(result, feature):
-            raise ValueError(
+            raise ConfigError(
                 f"feature {name!r} is INT but not categorical in the schema: TFDV computes "
                 "L-infinity from value counts, which statistics hold only for categorical "
                 "features; set int_domain.is_categorical on it first (curate_schema does this "
@@ -56,11 +60,6 @@ def add_drift_comparators(
         feature.drift_comparator.Clear()
         feature.drift_comparator.jensen_shannon_divergence.threshold = numeric_threshold
     if min_fraction is not None or max_fraction is not None:
-        for label, value in (("min_fraction", min_fraction), ("max_fraction", max_fraction)):
-            if value is not None and not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{label} must be a finite fraction >= 0, not {value!r}")
-        if min_fraction is not None and max_fraction is not None and min_fraction >= max_fraction:
-            raise ValueError(f"min_fraction {min_fraction} must be below max_fraction {max_fraction}")
         comparator = result.dataset_constraints.num_examples_drift_comparator
         comparator.Clear()
         if min_fraction is not None:
@@ -77,11 +76,3 @@ def is_categorical_int(schema: schema_pb2.Schema, feature: schema_pb2.Feature) -
     if feature.domain:
         return any(d.name == feature.domain and d.is_categorical for d in schema.int_domain)
     return False
-
-
-def _check_threshold(label: str, value: float) -> None:
-    if not (0 < value <= 1):
-        raise ValueError(
-            f"{label} must be in (0, 1] (L-infinity and Jensen-Shannon divergence lie in [0, 1]), "
-            f"not {value!r}"
-        )

@@ -10,11 +10,11 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-# What TFX's schema components write inside a Schema artifact's URI.
-SCHEMA_FILE_NAME = "schema.pbtxt"
+from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.config.strict import where_not_utf8
 
 
-class SchemaLoadError(ValueError):
+class SchemaLoadError(DataError):
     """A schema file is missing or is not a text-format Schema proto."""
 
 
@@ -22,6 +22,10 @@ def read_schema(path: str | Path) -> schema_pb2.Schema:
     """Parses a text-format schema; a missing or malformed file names the path."""
     path = Path(path)
     try:
-        return text_format.Parse(path.read_text(), schema_pb2.Schema())
+        return text_format.Parse(path.read_text(encoding="utf-8"), schema_pb2.Schema())
+    except UnicodeDecodeError as error:
+        raise SchemaLoadError(f"{path}: cannot read the schema: {where_not_utf8(path)}") from error
     except (OSError, text_format.ParseError) as error:
-        raise SchemaLoadError(f"{path}: cannot read the schema: {error}") from error
+        raise SchemaLoadError(
+            f"{path}: cannot read the schema (expected a text-format Schema proto): {error}"
+        ) from error

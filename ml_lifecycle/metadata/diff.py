@@ -14,6 +14,7 @@ from ml_metadata import metadata_store
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ml_lifecycle.base.contracts import ArtifactFile, ComponentId
+from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.metadata.runs import RunReport, describe_run, schema_proto, statistics_protos
 from ml_lifecycle.store.queries import property_value
 
@@ -180,7 +181,13 @@ def _statistics_drift(
     if train_a is None or train_b is None:
         diff.drift_note = "no train split statistics in one of the runs"
         return
-    result = compute_drift(train_b, train_a, schema)
+    try:
+        result = compute_drift(train_b, train_a, schema)
+    except ValueError as error:  # DriftInputError, or TFDV refusing the stored statistics or schema
+        raise DataError(
+            f"runs {report_a.run_id} -> {report_b.run_id}: cannot compare the train split statistics "
+            f"{stats_b.uri} with {stats_a.uri} under run {report_b.run_id}'s schema: {error}"
+        ) from error
     diff.drift = [
         FeatureDriftChange(item.feature, item.measure, item.score, item.threshold, item.flagged)
         for item in result.features

@@ -206,3 +206,56 @@ def test_dataset_config_is_frozen(tiny_dataset_config):
 
     with pytest.raises(ValidationError):
         config.name = "other"
+
+
+# --- values checked at load: drift thresholds, span origin ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "detail"),
+    [
+        ("categorical_l_infinity", 0.0, r"must be in \(0, 1\]"),
+        ("numeric_jensen_shannon", 1.5, r"must be in \(0, 1\]"),
+        ("numeric_jensen_shannon", float("nan"), r"must be in \(0, 1\]"),
+        ("min_examples_fraction", -0.1, "must be a finite fraction >= 0"),
+        ("max_examples_fraction", float("inf"), "must be a finite fraction >= 0"),
+    ],
+)
+def test_drift_threshold_out_of_range_names_the_field(tiny_dataset_yaml, error_in, field, value, detail):
+    path = tiny_dataset_yaml(drift={field: value})
+
+    with pytest.raises(ConfigError, match=error_in(path, rf"drift\.{field}: .*{detail}")):
+        load_dataset_config(path)
+
+
+def test_examples_fraction_band_upside_down_names_both_fields(tiny_dataset_yaml, error_in):
+    path = tiny_dataset_yaml(drift={"min_examples_fraction": 3.0, "max_examples_fraction": 2.0})
+
+    with pytest.raises(
+        ConfigError,
+        match=error_in(path, r"drift: .*min_examples_fraction 3\.0 must be below max_examples_fraction 2\.0"),
+    ):
+        load_dataset_config(path)
+
+
+def test_drift_thresholds_in_range_load(tiny_dataset_config):
+    drift = tiny_dataset_config(drift={"categorical_l_infinity": 1.0, "min_examples_fraction": 0.0}).drift
+
+    assert (drift.categorical_l_infinity, drift.min_examples_fraction) == (1.0, 0.0)
+
+
+@pytest.mark.parametrize("origin", ["the first quarter", "1000-01-01", ""])
+def test_unparsable_spans_origin_names_the_field(tiny_dataset_yaml, tiny_dataset_dict, error_in, origin):
+    path = tiny_dataset_yaml(spans=dict(tiny_dataset_dict["spans"], origin=origin))
+
+    with pytest.raises(
+        ConfigError,
+        match=error_in(path, rf"spans\.origin: .*expected a date such as '2013-01-01', got '{origin}'"),
+    ):
+        load_dataset_config(path)
+
+
+def test_spans_origin_keeps_the_text_pandas_parses(tiny_dataset_config, tiny_dataset_dict):
+    config = tiny_dataset_config(spans=dict(tiny_dataset_dict["spans"], origin="2013-01"))
+
+    assert config.spans.origin == "2013-01"

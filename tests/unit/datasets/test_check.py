@@ -196,3 +196,19 @@ def test_prepared_bikes_spans_pass_the_check(tmp_path):
     rows = {span.span: check_span(config, tmp_path / "bikes", span.span).rows for span in prepared}
 
     assert rows == {1: 3, 2: 3, 4: 2}
+
+
+def test_non_utf8_span_file_names_file_and_line(tiny_dataset_config, tiny_span):
+    data_root, path = tiny_span(GOOD_ROWS)
+    path.write_bytes(path.read_bytes() + "4,41.9,2,Esp\xe8ces,1\n".encode("latin-1"))
+
+    with pytest.raises(DataError, match=_at(path) + "line 5: byte 0xe8 is not UTF-8"):
+        check_span(tiny_dataset_config(), data_root, 1)
+
+
+def test_nul_byte_in_a_span_file_names_the_file(tiny_dataset_config, tiny_span):
+    data_root, path = tiny_span(GOOD_ROWS)
+    path.write_bytes(path.read_bytes() + b"4,41.9,2,Ca\x00sh,1\n")
+
+    with pytest.raises(DataError, match=_at(path) + "malformed CSV: line contains NUL"):
+        check_span(tiny_dataset_config(), data_root, 1)

@@ -321,3 +321,45 @@ def test_prepare_removes_spans_an_earlier_prepare_left(tmp_path, tiny_dataset_co
         [f"span-{s.span}" for s in spans] + ["span-10"]
     )
     assert all((span_dir(data_root, s.span) / SOURCE_MARKER).exists() for s in spans)
+
+
+def test_empty_source_file_raises_naming_the_file(tmp_path, tiny_dataset_config):
+    source = tmp_path / "source.csv"
+    source.write_text("")
+
+    with pytest.raises(DataError, match=rf"^{re.escape(str(source))}: the source CSV is empty"):
+        prepare_spans(tiny_dataset_config(), tmp_path / "data")
+
+
+def test_non_utf8_source_raises_naming_file_and_line(tmp_path, tiny_dataset_config, tiny_source_csv):
+    source = tiny_source_csv()
+    source.write_bytes(source.read_bytes() + "1357000000,4,41.9,2,Esp\xe8ces,1,\n".encode("latin-1"))
+
+    with pytest.raises(DataError, match=rf"^{re.escape(str(source))}: line 6: byte 0xe8 is not UTF-8"):
+        prepare_spans(tiny_dataset_config(), tmp_path / "data")
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "99999999999999",  # an integer column: pandas refuses to convert it
+        "1e20",  # a float column: pandas makes it NaT
+        str(1_357_000_000_000),  # milliseconds read as seconds: the year 44970
+    ],
+)
+def test_timestamp_beyond_pandas_dates_raises_naming_row_and_column(
+    tmp_path, tiny_dataset_config, tiny_source_csv, epoch_seconds, timestamp
+):
+    rows = [
+        [epoch_seconds("2013-01-15"), "10", "41.9", "5", "Cash", "3", ""],
+        [timestamp, "10", "41.9", "5", "Cash", "3", ""],
+    ]
+    source = tiny_source_csv(rows=rows)
+
+    with pytest.raises(
+        DataError,
+        match=rf"^{re.escape(str(source))}: row 3, column 'ts': timestamp '{timestamp}' is outside the "
+        r"dates pandas can hold \(1677-09-21 to 2262-04-11\) when read in s; is spans\.time_unit right\?",
+    ):
+        prepare_spans(tiny_dataset_config(), tmp_path / "data")
+    assert not (tmp_path / "data").exists()

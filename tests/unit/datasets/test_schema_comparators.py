@@ -6,6 +6,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.datasets.schema_comparators import add_drift_comparators, is_categorical_int
 
 # What tfdv.infer_schema returns for a frame of two numeric and two string columns.
@@ -75,3 +76,12 @@ def test_an_int_is_categorical_on_itself_or_through_a_named_domain():
     assert not is_categorical_int(schema, plain)
     configured = add_drift_comparators(schema, ["own", "named"], [], 0.1, 0.1)
     assert all(f.drift_comparator.HasField("infinity_norm") for f in configured.feature[:2])
+
+
+def test_refused_arguments_are_config_errors(inferred):
+    with pytest.raises(ConfigError, match=r"categorical_threshold must be in \(0, 1\]"):
+        add_drift_comparators(inferred, ["payment"], [], 1.5, 0.1)
+    with pytest.raises(ConfigError, match="max_fraction must be a finite fraction >= 0, not inf"):
+        add_drift_comparators(inferred, [], [], 0.1, 0.1, max_fraction=float("inf"))
+    with pytest.raises(ConfigError, match=r"the schema has no feature\(s\) \['nope'\]"):
+        add_drift_comparators(inferred, ["nope"], [], 0.1, 0.1)
