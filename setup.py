@@ -32,7 +32,5 @@ setup(
     python_requires=">=3.10,<3.11",
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
-    package_data={"": ["*.yaml", "*.pbtxt"]},
-    include_package_data=True,
     entry_points={"console_scripts": ["lifecycle=ml_lifecycle.cli.main:entry_point"]},
 )

@@ -56,7 +56,6 @@ def _queue(config):
 
 
 def cmd_review_list(config: PipelineConfig, args: argparse.Namespace) -> int:
-
     queue = _queue(config)
     items = queue.labelled()[: args.limit] if args.labelled else queue.pending(args.limit)
     if args.json:
@@ -82,7 +81,6 @@ def cmd_review_list(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_review_label(config: PipelineConfig, args: argparse.Namespace) -> int:
-
     item = _queue(config).label(args.id, args.label)
     print(f"item {item.id}: label {item.label} (model score {item.score:.3f})")
     return 0

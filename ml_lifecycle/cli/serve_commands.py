@@ -127,7 +127,6 @@ def rollout_request(args, default_fraction: float | None) -> dict:
 
 
 def cmd_rollout(config: PipelineConfig, args: argparse.Namespace) -> int:
-
     url = args.url or _default_url(config)
     model = args.model or config.serving_model_name
     path = f"/v1/admin/models/{model}/rollout"
@@ -140,7 +139,6 @@ def cmd_rollout(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(config: PipelineConfig, args: argparse.Namespace) -> int:
-
     answer = http_json("GET", (args.url or _default_url(config)) + "/v1/alerts")
     if args.json:
         print(json.dumps(answer, indent=1))

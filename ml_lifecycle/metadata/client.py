@@ -148,8 +148,7 @@ class MetadataClient:
 
         By default the report lists the components the run executed. With `component_ids` (e.g.
         `base.contracts.COMPONENT_IDS`, the whole pipeline) it lists those, in that order, the
-        ones the run did not execute as NOT RUN; the run need not be in `runs()` then (a run
-        that has just ended, read by a client built before it).
+        ones the run did not execute as NOT RUN.
         """
         if component_ids is None:
             summary = self._runs().get(run_id)

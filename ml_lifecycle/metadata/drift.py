@@ -23,7 +23,7 @@ from ml_lifecycle.base.contracts import (
     Prop,
     decode_feature_scores,
 )
-from ml_lifecycle.store.queries import pipeline_artifacts, property_value
+from ml_lifecycle.store.queries import artifact_properties, pipeline_artifacts, property_value
 
 
 @dataclass
@@ -60,8 +60,6 @@ class ConceptRecord:
 Record = TypeVar("Record", DriftRecord, ConceptRecord)
 
 
-def _properties(artifact: metadata_store_pb2.Artifact) -> dict:
-    return {k: property_value(v) for k, v in artifact.custom_properties.items()}
 
 
 def _span(artifact: metadata_store_pb2.Artifact) -> object:
@@ -80,7 +78,7 @@ def _latest_per_span(artifacts) -> list[metadata_store_pb2.Artifact]:
 
 def drift_record(artifact: metadata_store_pb2.Artifact) -> DriftRecord:
     """One DriftReport artifact (it must have a span property) as a record."""
-    p = _properties(artifact)
+    p = artifact_properties(artifact)
     return DriftRecord(
         span=int(p[Prop.SPAN]),
         verdict=str(p.get(Prop.VERDICT, "")),
@@ -97,7 +95,7 @@ def drift_record(artifact: metadata_store_pb2.Artifact) -> DriftRecord:
 
 def concept_record(artifact: metadata_store_pb2.Artifact) -> ConceptRecord:
     """One ConceptDriftReport artifact (it must have a span property) as a record."""
-    p = _properties(artifact)
+    p = artifact_properties(artifact)
     pushed_model_id = p.get(Prop.PUSHED_MODEL_ID)
     return ConceptRecord(
         span=int(p[Prop.SPAN]),

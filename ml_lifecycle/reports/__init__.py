@@ -8,24 +8,19 @@ PNGs, there is no JavaScript and nothing to serve) and writes it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ml_lifecycle.metadata.client import MetadataClient
 
 
-def write_report(config, out_dir: str | Path, client: MetadataClient | None = None) -> Path:
+def write_report(config, out_dir: str | Path) -> Path:
     """Writes `out_dir/index.html` for the pipeline `config` (a PipelineConfig); returns its path.
 
-    `client` reads the store (default `MetadataClient.from_config(config)`). Raises
-    store.connection.StoreNotFoundError when the pipeline has never run.
+    Raises store.connection.StoreNotFoundError when the pipeline has never run.
     """
     from ml_lifecycle.reports.collect import collect_report
     from ml_lifecycle.reports.render.page import render_report
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    page = render_report(collect_report(config, client))
+    page = render_report(collect_report(config))
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -199,14 +199,12 @@ def concept_versions(concept: list[ConceptRecord], pushed: list[PushedModelRecor
     return result
 
 
-def collect_report(config, client: MetadataClient | None = None) -> ReportData:
+def collect_report(config) -> ReportData:
     """Reads the report's data for a PipelineConfig from its metadata store and artifacts.
 
-    `client` defaults to `MetadataClient.from_config(config)`. Raises
-    store.connection.StoreNotFoundError when the pipeline has never run.
+    Raises store.connection.StoreNotFoundError when the pipeline has never run.
     """
-    if client is None:
-        client = MetadataClient.from_config(config)
+    client = MetadataClient.from_config(config)
     data = ReportData(
         pipeline_name=config.pipeline_name,
         generated_at=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),

@@ -58,19 +58,53 @@ def test_malformed_span_range_is_a_usage_error(project, capsys):
     assert "--spans '3:1': expected A:B" in capsys.readouterr().err
 
 
-def test_every_error_the_cli_maps_is_a_project_error():
-    """The store, config and data errors a handler can raise all derive from LifecycleError."""
+def _user_errors():
+    """Every error type a command raises on user input, with the builtin base callers catch it by."""
     from ml_lifecycle.base.errors import DataError, UsageError
+    from ml_lifecycle.cli.review_commands import ReviewQueueMissingError
+    from ml_lifecycle.cli.serve_commands import ServerAnswerError, ServerUnreachableError
+    from ml_lifecycle.datasets.check import EmptySpanError, SpanNotFoundError
+    from ml_lifecycle.datasets.schema_file import SchemaLoadError
+    from ml_lifecycle.metadata.client import UnknownArtifactTypeError
+    from ml_lifecycle.metadata.lineage import ArtifactNotFoundError
+    from ml_lifecycle.serving.inference.repository import ModelNameError, VersionNotAvailableError
+    from ml_lifecycle.serving.review import (
+        InvalidLabelError,
+        NothingToExportError,
+        ReviewItemNotFoundError,
+        SpanExistsError,
+    )
+    from ml_lifecycle.serving.router import NoVersionToServeError, RolloutError
     from ml_lifecycle.store.connection import StoreBusyError, StoreNotFoundError, StoreUnavailableError
     from ml_lifecycle.store.queries import RunNotFoundError
 
-    for error in (
-        ConfigError,
-        DataError,
-        UsageError,
-        StoreBusyError,
-        StoreNotFoundError,
-        StoreUnavailableError,
-        RunNotFoundError,
-    ):
-        assert issubclass(error, LifecycleError), error
+    return [
+        (ConfigError, ValueError),
+        (DataError, ValueError),
+        (UsageError, ValueError),
+        (SpanNotFoundError, DataError),
+        (EmptySpanError, DataError),
+        (SchemaLoadError, DataError),
+        (StoreBusyError, RuntimeError),
+        (StoreNotFoundError, FileNotFoundError),
+        (StoreUnavailableError, ConnectionError),
+        (RunNotFoundError, LookupError),
+        (ArtifactNotFoundError, LookupError),
+        (UnknownArtifactTypeError, ValueError),
+        (ServerUnreachableError, ValueError),
+        (ServerAnswerError, ValueError),
+        (ReviewQueueMissingError, FileNotFoundError),
+        (RolloutError, ValueError),
+        (NoVersionToServeError, LookupError),
+        (ReviewItemNotFoundError, ValueError),
+        (InvalidLabelError, ValueError),
+        (NothingToExportError, ValueError),
+        (SpanExistsError, ValueError),
+        (ModelNameError, ValueError),
+        (VersionNotAvailableError, LookupError),
+    ]
+
+
+def test_every_user_facing_error_is_a_project_error_and_keeps_its_builtin_base():
+    for error, builtin in _user_errors():
+        assert issubclass(error, LifecycleError) and issubclass(error, builtin), error

@@ -72,3 +72,31 @@ def test_bad_span_range(work, capsys):
     code, err = _run(work, capsys, "--spans", "3:1")
     assert code == EXIT_BAD_INPUT
     assert "--spans '3:1'" in err
+
+
+def test_an_unreachable_mysql_store_exits_2_before_writing(work, monkeypatch, capsys):
+    import socket
+
+    import yaml
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("LIFECYCLE_MYSQL_PASSWORD", "pw")
+    project = yaml.safe_load((work / "lifecycle.yaml").read_text())
+    project["metadata"] = {
+        "kind": "mysql",
+        "host": "127.0.0.1",
+        "port": port,
+        "database": "mlmd",
+        "user": "team",
+    }
+    (work / "lifecycle.yaml").write_text(yaml.safe_dump(project))
+
+    code, err = _run(work, capsys, "--span", "1")
+
+    assert code == EXIT_BAD_INPUT
+    assert f"mysql://team@127.0.0.1:{port}/mlmd: cannot reach the MySQL server" in err
+    assert "Traceback" not in err
+    assert not (work / "work" / "pipelines").exists()
+    assert not (work / "work" / "serving").exists()

@@ -42,8 +42,6 @@ def two_span_runs(taxi_config):
 
 def describe(config, outcome):
     from ml_lifecycle.base.contracts import COMPONENT_IDS
-    from ml_lifecycle.metadata.runs import describe_run
-    from ml_lifecycle.store.connection import open_store
+    from ml_lifecycle.metadata.client import MetadataClient
 
-    store = open_store(config.metadata_connection_config())
-    return describe_run(store, config.pipeline_name, outcome.run_id, COMPONENT_IDS)
+    return MetadataClient.from_config(config).run(outcome.run_id, COMPONENT_IDS)

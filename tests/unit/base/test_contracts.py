@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from ml_lifecycle.base.contracts import (
     COMPONENT_IDS,
     ComponentId,
@@ -30,11 +32,16 @@ def test_positional_lists_of_older_stores_are_read():
     }
 
 
-def test_an_unmeasured_score_is_written_as_null_and_read_as_nan():
-    text = encode_feature_scores({"fare": FeatureScore(math.nan, 0.15, False, math.nan)})
-    assert json.loads(text)["fare"]["score"] is None  # valid JSON, not NaN
+@pytest.mark.parametrize("field", ["score", "threshold", "psi"])
+def test_an_unmeasured_value_is_written_as_null(field):
+    values = {"score": 0.3, "threshold": 0.15, "psi": 0.8} | {field: math.nan}
+    text = encode_feature_scores({"fare": FeatureScore(drifted=False, **values)})
+    assert json.loads(text)["fare"][field] is None  # valid JSON, not NaN
     [score] = decode_feature_scores(text).values()
-    assert math.isnan(score.score) and score.psi is None
+    read_back = getattr(score, field)
+    # A missing PSI means "no bins" (None); a missing score or threshold reads as NaN.
+    assert read_back is None if field == "psi" else math.isnan(read_back)
+    assert all(getattr(score, other) == values[other] for other in values if other != field)
 
 
 def test_no_property_decodes_to_no_scores():
@@ -45,10 +52,3 @@ def test_component_ids_are_unique_and_in_dag_order():
     assert len(set(COMPONENT_IDS)) == len(COMPONENT_IDS) == 15
     assert COMPONENT_IDS[0] == ComponentId.EXAMPLE_GEN == "example_gen"
     assert COMPONENT_IDS[-1] == ComponentId.PUSHER == "pusher"
-
-
-def test_a_feature_without_threshold_round_trips_as_nan():
-    text = encode_feature_scores({"fare": FeatureScore(0.3, math.nan, False, None)})
-    assert json.loads(text)["fare"]["threshold"] is None
-    [score] = decode_feature_scores(text).values()
-    assert score.score == 0.3 and math.isnan(score.threshold)

@@ -106,10 +106,3 @@ def test_a_run_with_the_whole_pipeline_lists_what_it_did_not_run(tiny_store, cli
     ]
     with pytest.raises(RunNotFoundError, match="no pipeline run 'nope'"):
         client.run("nope", ("example_gen",))
-
-
-def test_lookup_errors_are_project_errors():
-    from ml_lifecycle.base.errors import LifecycleError
-
-    assert issubclass(ArtifactNotFoundError, LifecycleError)
-    assert issubclass(ArtifactNotFoundError, LookupError)

@@ -4,32 +4,12 @@ initialisation race, and the MySQL greeting probe."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-from pathlib import Path
 
 import pytest
-import yaml
 from ml_metadata.proto import metadata_store_pb2
 
 from ml_lifecycle.store.connection import StoreNotFoundError, StoreUnavailableError, open_store
-from tests.cli.test_run_errors import GOOD_ROW as TAXI_ROW
-from tests.cli.test_run_errors import HEADER as TAXI_HEADER
-
-REPO = Path(__file__).resolve().parents[3]
-MYSQL = {"kind": "mysql", "host": "db.internal", "port": 3307, "database": "mlmd", "user": "team"}
-
-
-def _project_yaml(tmp_path: Path, metadata: dict) -> Path:
-    """A copy of the repo's project (YAML, dataset, schema) with a `metadata:` section."""
-    shutil.copytree(REPO / "datasets", tmp_path / "datasets", ignore=shutil.ignore_patterns("*.py"))
-    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
-    project = yaml.safe_load((REPO / "lifecycle.yaml").read_text())
-    project["metadata"] = metadata
-    path = tmp_path / "lifecycle.yaml"
-    path.write_text(yaml.safe_dump(project))
-    return path
-
 
 # --- open_store: what a store that cannot be opened says -------------------------------------
 
@@ -67,26 +47,6 @@ def test_sqlite_store_is_created_only_when_asked(tmp_path):
     open_store(path, create=True)
     assert path.is_file()
     assert open_store(path).get_artifacts() == []
-
-
-def test_lifecycle_run_against_an_unreachable_server_exits_2_before_writing(tmp_path, monkeypatch, capsys):
-    from ml_lifecycle.cli.main import EXIT_BAD_INPUT, main
-
-    monkeypatch.setenv("LIFECYCLE_MYSQL_PASSWORD", "pw")
-    port = _free_port()
-    project = _project_yaml(tmp_path, MYSQL | {"host": "127.0.0.1", "port": port})
-    span = tmp_path / "work" / "data" / "taxi" / "span-1"
-    span.mkdir(parents=True)
-    (span / "data.csv").write_text(f"{TAXI_HEADER}\n{TAXI_ROW}\n{TAXI_ROW}\n")
-
-    code = main(["--config", str(project), "run", "--span", "1"])
-
-    err = capsys.readouterr().err
-    assert code == EXIT_BAD_INPUT
-    assert f"mysql://team@127.0.0.1:{port}/mlmd: cannot reach the MySQL server" in err
-    assert "Traceback" not in err
-    assert not (tmp_path / "work" / "pipelines").exists()
-    assert not (tmp_path / "work" / "serving").exists()
 
 
 # --- open_store: processes racing to initialise one empty store -------------------------------
