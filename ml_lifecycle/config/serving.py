@@ -27,8 +27,9 @@ class PredictionLogConfig(StrictModel):
         return Path(self.directory) if self.directory else Path(work_dir) / "prediction_logs"
 
 
-# Metric names an alert rule may watch (serving/observability/metrics.py computes them per model over the
-# last `monitoring.window` observations). A `:<feature>` suffix selects one input feature.
+# Metric names an alert rule may watch (ml_lifecycle/serving/observability/metrics.py computes
+# them per model over the last `monitoring.window` observations). A `:<feature>` suffix selects
+# one input feature.
 ALERT_METRICS = (
     "error_rate",  # share of requests answered 5xx
     "client_error_rate",  # share of requests answered 4xx

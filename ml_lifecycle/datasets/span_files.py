@@ -9,6 +9,7 @@ write never leaves a half-written span.
 from __future__ import annotations
 
 import csv
+import math
 import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping
@@ -28,9 +29,24 @@ def as_float_text(value: str) -> str:
     return value + ".0" if _INTEGER_TEXT.fullmatch(value) else value
 
 
+def cell(value: object, *, nan_is_missing: bool = True) -> object:
+    """One feature's value as a span CSV cell would hold it: [x] -> x (a tf.Example feature and
+    the raw signature's [batch, 1] inputs wrap each value in a list); [] / None / NaN / "" / b""
+    -> None (missing); several values stay a list. `nan_is_missing=False` keeps a NaN as it is."""
+    while isinstance(value, list):
+        if len(value) != 1:
+            return value or None
+        value = value[0]
+    if nan_is_missing and isinstance(value, float) and math.isnan(value):
+        return None
+    if value == "" or value == b"":
+        return None
+    return value
+
+
 def write_csv_rows(path: Path, header: list[str], rows: Iterable[list[str]]) -> None:
     """A span CSV of text cells, quoted and terminated as pandas writes them in `prepare`."""
-    with Path(path).open("w", newline="") as handle:
+    with Path(path).open("w", encoding="utf-8", newline="") as handle:
         # "\n" as pandas writes; csv's default is "\r\n".
         writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
         writer.writerow(header)
@@ -55,7 +71,7 @@ def write_span(
     staging.mkdir()
     write_csv(staging / SPAN_FILE_NAME)
     for name, text in (extra_files or {}).items():
-        (staging / name).write_text(text)
+        (staging / name).write_text(text, encoding="utf-8")
     final = span_dir(data_root, span)
     if final.exists():
         shutil.rmtree(final)

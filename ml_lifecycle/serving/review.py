@@ -25,7 +25,7 @@ from pathlib import Path
 from ml_lifecycle.base.errors import DataError, LifecycleError, UsageError
 from ml_lifecycle.config.dataset import DatasetConfig
 from ml_lifecycle.config.serving import HumanReviewConfig
-from ml_lifecycle.datasets.span_files import as_float_text, span_dir, write_csv_rows, write_span
+from ml_lifecycle.datasets.span_files import as_float_text, cell, span_dir, write_csv_rows, write_span
 
 # Other connections may hold the write lock briefly (one insert); wait rather than fail.
 _BUSY_TIMEOUT_S = 10.0
@@ -296,7 +296,10 @@ def span_row(item: ReviewItem, dataset: DatasetConfig) -> list[str]:
     features = dataset.features
     row = []
     for name in features.all_names():
-        value = _cell(item.features.get(name))
+        # NaN kept: the server queues no NaN now (its JSON has none, a tf.Example's NaN decodes
+        # as missing), but a queue written by an earlier server may hold one; export treats it
+        # as it always has.
+        value = cell(item.features.get(name), nan_is_missing=False)
         if value is None:
             row.append("")
         elif name in features.numeric or name in features.bucketized:
@@ -307,15 +310,6 @@ def span_row(item: ReviewItem, dataset: DatasetConfig) -> list[str]:
             row.append(str(value))
     row.append(str(int(item.label)))
     return row
-
-
-def _cell(value: object) -> object:
-    """[x] -> x (the raw signature takes [batch, 1] inputs); None/""/[] -> None."""
-    while isinstance(value, list):
-        if len(value) != 1:
-            return None if not value else value
-        value = value[0]
-    return None if value is None or value == "" else value
 
 
 def _number_text(item: ReviewItem, name: str, value: object, kind: type) -> str:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+import orjson
+
 from ml_lifecycle.config.serving import HumanReviewConfig
 from ml_lifecycle.serving.inference.predict import (
     ModelInputError,
@@ -44,14 +46,12 @@ from ml_lifecycle.serving.observability.hooks import (
     ReviewSink,
 )
 from ml_lifecycle.serving.observability.shadow import ShadowJob
-from ml_lifecycle.serving.protocol.errors import ApiError, error_body
+from ml_lifecycle.serving.protocol.errors import ApiError
 from ml_lifecycle.serving.protocol.requests import decode_classify, decode_predict, parse_json, parse_version
 from ml_lifecycle.serving.protocol.responses import (
     classify_response,
-    json_body,
     metadata_json,
     predict_response,
-    rollout_json,
     status_json,
 )
 from ml_lifecycle.serving.protocol.values import FeatureRules
@@ -90,11 +90,12 @@ class HttpResponse:
 
 
 def json_response(status: int, body: object) -> HttpResponse:
-    return HttpResponse(status, json_body(body))
+    return HttpResponse(status, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 def error_response(status: int, message: str) -> HttpResponse:
-    return HttpResponse(status, error_body(message))
+    """TF Serving's refusal: `{"error": message}`."""
+    return json_response(status, {"error": message})
 
 
 @dataclass
@@ -336,7 +337,13 @@ class ServingApi:
 
 
 def _rollout_json(served: ServedModel) -> dict:
-    return rollout_json(served.name, served.router.state, served.labels(), served.repository.available())
+    """The admin route's answer: the rollout state, the labels it sets and the versions on disk."""
+    return {
+        "model": served.name,
+        "state": served.router.state.to_json(),
+        "labels": served.labels(),
+        "available": served.repository.available(),
+    }
 
 
 def _header(headers: Mapping[str, str], lower_name: str) -> str | None:

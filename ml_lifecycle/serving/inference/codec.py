@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from tensorflow.core.example import example_pb2
 
+from ml_lifecycle.datasets.span_files import cell
 from ml_lifecycle.serving.inference.signatures import InputSpec
 
 INT64_RANGE = (-(2**63), 2**63 - 1)
@@ -36,20 +37,6 @@ def text_value(value: bytes) -> str | bytes:
         return value
 
 
-def cell(value: object) -> object:
-    """[x] -> x, [] / NaN / "" -> None (missing), as a span CSV cell would hold it; several
-    values stay a list."""
-    while isinstance(value, list):
-        if len(value) != 1:
-            return value or None
-        value = value[0]
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value == "" or value == b"":
-        return None
-    return value
-
-
 def feature_values(feature: example_pb2.Feature) -> list:
     """A tf.Example feature's values: text decoded, floats as their float32 decimal."""
     kind = feature.WhichOneof("kind")
@@ -61,16 +48,31 @@ def feature_values(feature: example_pb2.Feature) -> list:
     return values
 
 
+def feature_cell(feature: example_pb2.Feature) -> object:
+    """A tf.Example feature as its cell: `cell(feature_values(feature))`, with the common single
+    value decoded directly (this runs per feature of every {"b64": ...} request the hooks see)."""
+    kind = feature.WhichOneof("kind")
+    values = getattr(feature, kind).value if kind else ()
+    if len(values) != 1:
+        return cell(feature_values(feature))
+    value = values[0]
+    if kind == "float_list":
+        return None if math.isnan(value) else float32_value(value)
+    if kind == "bytes_list":
+        return None if value == b"" else text_value(value)
+    return value
+
+
 def example_row(example: example_pb2.Example, names: Iterable[str] | None = None) -> dict[str, object]:
     """One tf.Example as a row of cells. With `names`, exactly those features (None where absent);
     without, the features the example holds."""
     features = example.features.feature
     if names is None:
-        return {name: cell(feature_values(feature)) for name, feature in features.items()}
+        return {name: feature_cell(feature) for name, feature in features.items()}
     row: dict[str, object] = {}
     for name in names:
         feature = features.get(name)
-        row[name] = None if feature is None else cell(feature_values(feature))
+        row[name] = None if feature is None else feature_cell(feature)
     return row
 
 

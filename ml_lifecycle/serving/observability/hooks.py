@@ -36,7 +36,9 @@ class MonitorSink(Protocol):
 
     def record_inputs(self, model: str, rows: list[dict[str, object]]) -> None: ...
 
-    def record_outputs(self, model: str, version: int, scores: np.ndarray, deferred: int) -> None: ...
+    def record_outputs(
+        self, model: str, version: int, scores: np.ndarray | list[float], deferred: int
+    ) -> None: ...
 
     def record_shadow(
         self, model: str, live_version: int, shadow_version: int, agree: bool, abs_diff: float
@@ -56,7 +58,7 @@ class PredictionLogSink(Protocol):
 
     def stats(self) -> dict[str, int]: ...
 
-    def close(self) -> None: ...
+    def close(self, timeout: float = ...) -> None: ...
 
 
 class ReviewSink(Protocol):

@@ -19,7 +19,8 @@ from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from ml_lifecycle.serving.inference.codec import cell, example_row
+from ml_lifecycle.datasets.span_files import cell
+from ml_lifecycle.serving.inference.codec import example_row
 from ml_lifecycle.serving.observability.log_tensors import fill_tensor, tensor_values
 
 

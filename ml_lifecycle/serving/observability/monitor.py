@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -50,6 +50,10 @@ class Monitor:
             resolve(rule.metric)
         self._config = config
         self._expectations = serving_expectations(schema) if schema is not None else None
+        # The schema's features, in the order metrics report them: sorted once, not per read.
+        self._expected_features = (
+            tuple(sorted(self._expectations)) if self._expectations is not None else None
+        )
         self._clock = clock
         self._lock = threading.Lock()
         self._models: dict[str, ModelWindows] = {}
@@ -82,7 +86,9 @@ class Monitor:
             for check in checks:
                 windows.add_row(check)
 
-    def record_outputs(self, model: str, version: int, scores: list[float], deferred: int) -> None:
+    def record_outputs(
+        self, model: str, version: int, scores: np.ndarray | list[float], deferred: int
+    ) -> None:
         """Scores of one request's rows (list or array); the first `deferred` of them were deferred
         to human review. Vectorised: a 256-row batch costs about as much as one row."""
         values = np.asarray(scores, dtype=np.float64).ravel()
@@ -168,7 +174,7 @@ class Monitor:
 
     def _observations(self, model: str) -> Observations:
         windows = self._models.get(model)
-        features = tuple(self._feature_names(windows)) if windows is not None else ()
+        features = self._feature_names(windows) if windows is not None else ()
         return Observations(windows, self._log_stats, features)
 
     def _model_label(self, model: str) -> str:
@@ -182,7 +188,7 @@ class Monitor:
             windows = self._models[model] = ModelWindows(self._config.window)
         return windows
 
-    def _feature_names(self, windows: ModelWindows) -> Iterable[str]:
-        if self._expectations is not None:
-            return sorted(self._expectations)
-        return sorted(windows.seen_features)
+    def _feature_names(self, windows: ModelWindows) -> tuple[str, ...]:
+        if self._expected_features is not None:
+            return self._expected_features
+        return tuple(sorted(windows.seen_features))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
-
 
 class ApiError(Exception):
     """An answer other than 200, with TF Serving's `{"error": message}` body."""
@@ -12,10 +10,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def error_body(message: str) -> bytes:
-    return orjson.dumps({"error": message})
 
 
 def json_type(value: object) -> str:

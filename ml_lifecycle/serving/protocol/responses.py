@@ -1,22 +1,16 @@
 """Response bodies in TF Serving's REST shapes: predictions/outputs, classify results, version
-status, metadata; and the rollout state the admin route answers. Pure: values in, JSON out."""
+status, metadata. Pure: values in, JSON-ready values out (`http.api` serializes them)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-import orjson
 
 from ml_lifecycle.serving.inference.repository import VersionRecord
 from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.protocol.errors import ApiError
 from ml_lifecycle.serving.protocol.requests import parse_version
-from ml_lifecycle.serving.router import RolloutState
-
-
-def json_body(body: object) -> bytes:
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def predict_response(outputs: dict[str, np.ndarray], row_format: bool, review: dict | None) -> dict:
@@ -85,7 +79,3 @@ def metadata_json(name: str, servable: ServableVersion) -> dict:
         "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
         "metadata": {"signature_def": {"signature_def": servable.signature_def_json}},
     }
-
-
-def rollout_json(model: str, state: RolloutState, labels: dict[str, int], available: list[int]) -> dict:
-    return {"model": model, "state": state.to_json(), "labels": labels, "available": available}

@@ -157,3 +157,12 @@ def test_a_value_the_dataset_cannot_hold_names_the_item_and_writes_nothing(tmp_p
     ):
         export_span(queue, config, tmp_path / "data", span=2)
     assert not (tmp_path / "data" / "span-2").exists()
+
+
+def test_a_nan_an_earlier_server_queued_exports_as_before(tmp_path, tiny_dataset_config):
+    # Servers before the one codec queued a tf.Example's NaN as NaN (JSON `NaN` in the queue).
+    config = tiny_dataset_config()
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    queue.label(queue.add("tiny", 1, {**FEATURES, "fare": [float("nan")]}, 0.5, deferred=True), 1)
+    path = export_span(queue, config, tmp_path / "data", span=2)
+    assert path.read_bytes().split(b"\n")[1] == b"nan,41.9,5,Cash,1"
