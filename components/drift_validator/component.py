@@ -7,7 +7,6 @@ the history from MLMD alone. It never fails the run itself: the anomaly gate app
 """
 
 import json
-import math
 import os
 
 from ml_lifecycle.components.artifacts import DriftReport
@@ -19,7 +18,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
-from ml_lifecycle.base.contracts import ArtifactFile, DriftVerdict, FeatureScore, Prop, encode_feature_scores
+from ml_lifecycle.base.contracts import ArtifactFile, DriftVerdict, Prop, encode_feature_scores
 
 
 def _load_schema(schema_artifact):
@@ -93,20 +92,10 @@ def DriftValidator(
     report.set_float_custom_property(Prop.MAX_SCORE, result.max_score)
     report.set_int_custom_property(Prop.DATASET_DRIFT, int(result.dataset.drifted))
     report.set_float_custom_property(Prop.EXAMPLE_COUNT_RATIO, result.dataset.ratio)
-    # One score per feature: the history is then one MLMD query away. The table's values (NaN
-    # written as None), flagged for drift of the distribution or of the presence.
+    # One score per feature: the history is then one MLMD query away. Flagged for drift of the
+    # distribution or of the presence.
     report.set_string_custom_property(
         Prop.FEATURE_SCORES,
-        encode_feature_scores(
-            {
-                row["feature"]: FeatureScore(
-                    score=math.nan if row["score"] is None else row["score"],
-                    threshold=row["threshold"],
-                    drifted=row["drifted"] or row["presence_drifted"],
-                    psi=row["psi"],
-                )
-                for row in result.to_table()
-            }
-        ),
+        encode_feature_scores(result.feature_scores()),
     )
     report.set_string_custom_property(Prop.SUMMARY, "\n".join(result.summary_lines()))

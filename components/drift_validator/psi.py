@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ml_lifecycle.components.drift_validator.stats import (
-    CATEGORICAL,
-    NUMERIC,
-    QUANTILES,
-    STANDARD,
-    histogram,
-    value_counts,
-)
+from ml_lifecycle.components.drift_validator.stats import CATEGORICAL, NUMERIC
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 # Stands in for empty bins in PSI, so that a value seen on one side only counts but stays finite.
@@ -24,6 +17,12 @@ PSI_EPSILON = 1e-4
 
 # A bin: (low, high, baseline count).
 Bin = tuple[float, float, float]
+
+_QUANTILES = statistics_pb2.Histogram.QUANTILES
+_STANDARD = statistics_pb2.Histogram.STANDARD
+
+# The key of the one bin for all values a rank histogram leaves out (no string can equal it).
+_OTHER_VALUES = object()
 
 
 def psi(
@@ -43,22 +42,55 @@ def psi(
     histogram or has no values.
     """
     if kind == CATEGORICAL:
-        current = value_counts(current_feature_stats)
-        baseline = value_counts(baseline_feature_stats)
+        current = _value_counts(current_feature_stats)
+        baseline = _value_counts(baseline_feature_stats)
         if current is None or baseline is None:
             return None
         values = list(baseline) + [value for value in current if value not in baseline]
         return _psi([current.get(v, 0.0) for v in values], [baseline.get(v, 0.0) for v in values])
     if kind == NUMERIC:
-        baseline_histogram = histogram(baseline_feature_stats, QUANTILES)
-        current_histogram = histogram(current_feature_stats, QUANTILES) or histogram(
-            current_feature_stats, STANDARD
+        baseline_histogram = _histogram(baseline_feature_stats, _QUANTILES)
+        current_histogram = _histogram(current_feature_stats, _QUANTILES) or _histogram(
+            current_feature_stats, _STANDARD
         )
         if baseline_histogram is None or current_histogram is None:
             return None
         bins = _bins(baseline_histogram)
         return _psi(_rebin(current_histogram, bins), [count for _, _, count in bins])
     raise ValueError(f"kind must be {NUMERIC!r} or {CATEGORICAL!r}, not {kind!r}")
+
+
+def _value_counts(stats: statistics_pb2.FeatureNameStatistics | None) -> dict[object, float] | None:
+    """Count per value from the rank histogram (else the top values), the rest under _OTHER_VALUES."""
+    if stats is None or stats.WhichOneof("stats") != "string_stats":
+        return None
+    string_stats = stats.string_stats
+    counts: dict[object, float] = {}
+    if string_stats.rank_histogram.buckets:
+        for bucket in string_stats.rank_histogram.buckets:
+            counts[bucket.label] = counts.get(bucket.label, 0.0) + bucket.sample_count
+    elif string_stats.top_values:
+        for value in string_stats.top_values:
+            counts[value.value] = counts.get(value.value, 0.0) + value.frequency
+    else:
+        return None
+    # Statistics list the top values only (TFDV: 1000 in the rank histogram); the rest is one bin.
+    rest = string_stats.common_stats.tot_num_values - sum(counts.values())
+    if rest > 0:
+        counts[_OTHER_VALUES] = rest
+    return counts
+
+
+def _histogram(
+    stats: statistics_pb2.FeatureNameStatistics | None, kind: int
+) -> statistics_pb2.Histogram | None:
+    """The numeric feature's non-empty histogram of `kind` (_QUANTILES or _STANDARD), if any."""
+    if stats is None or stats.WhichOneof("stats") != "num_stats":
+        return None
+    for candidate in stats.num_stats.histograms:
+        if candidate.type == kind and candidate.buckets:
+            return candidate
+    return None
 
 
 def _bins(baseline_histogram: statistics_pb2.Histogram) -> list[Bin]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from ml_lifecycle.base.contracts import finite_or_none
+from ml_lifecycle.base.contracts import FeatureScore, finite_or_none
 
 # Change in the share of examples without a value that counts as presence drift.
 PRESENCE_CHANGE_THRESHOLD = 0.2
@@ -120,6 +120,14 @@ class DriftResult:
     def to_table(self) -> list[dict]:
         """One JSON-serialisable row per feature comparator (NaN written as None)."""
         return [item.to_row() for item in self.features]
+
+    def feature_scores(self) -> dict[str, FeatureScore]:
+        """Feature -> its score as the DriftReport's `feature_scores` property records it (the
+        last comparator of a feature wins; `flagged` covers drift of the presence too)."""
+        return {
+            item.feature: FeatureScore(item.score, item.threshold, item.flagged, item.psi)
+            for item in self.features
+        }
 
     def summary_lines(self) -> list[str]:
         """The drifted features, the dataset when its size drifted, then comparators TFDV skipped."""

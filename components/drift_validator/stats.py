@@ -1,5 +1,5 @@
 """Reading TFDV statistics for the drift check: the dataset compared, a feature's statistics,
-its kind, its value counts and histograms, and the share of examples without a value."""
+its kind, whether it has value counts, and the share of examples without a value."""
 
 from __future__ import annotations
 
@@ -12,12 +12,6 @@ CATEGORICAL = "categorical"
 
 # tfdv.constants.DEFAULT_SLICE_KEY: the dataset TFDV validates when a list holds several slices.
 DEFAULT_SLICE = "All Examples"
-
-QUANTILES = statistics_pb2.Histogram.QUANTILES
-STANDARD = statistics_pb2.Histogram.STANDARD
-
-# The key of the one bin for all values a rank histogram leaves out (no string can equal it).
-OTHER_VALUES = object()
 
 
 class DriftInputError(ValueError):
@@ -93,39 +87,6 @@ def feature_kind(
 
 def has_value_counts(*stats: statistics_pb2.FeatureNameStatistics | None) -> bool:
     return any(s is not None and s.WhichOneof("stats") == "string_stats" for s in stats)
-
-
-def value_counts(stats: statistics_pb2.FeatureNameStatistics | None) -> dict[object, float] | None:
-    """Count per value from the rank histogram (else the top values), the rest under OTHER_VALUES."""
-    if stats is None or stats.WhichOneof("stats") != "string_stats":
-        return None
-    string_stats = stats.string_stats
-    counts: dict[object, float] = {}
-    if string_stats.rank_histogram.buckets:
-        for bucket in string_stats.rank_histogram.buckets:
-            counts[bucket.label] = counts.get(bucket.label, 0.0) + bucket.sample_count
-    elif string_stats.top_values:
-        for value in string_stats.top_values:
-            counts[value.value] = counts.get(value.value, 0.0) + value.frequency
-    else:
-        return None
-    # Statistics list the top values only (TFDV: 1000 in the rank histogram); the rest is one bin.
-    rest = string_stats.common_stats.tot_num_values - sum(counts.values())
-    if rest > 0:
-        counts[OTHER_VALUES] = rest
-    return counts
-
-
-def histogram(
-    stats: statistics_pb2.FeatureNameStatistics | None, kind: int
-) -> statistics_pb2.Histogram | None:
-    """The numeric feature's non-empty histogram of `kind` (QUANTILES or STANDARD), if any."""
-    if stats is None or stats.WhichOneof("stats") != "num_stats":
-        return None
-    for candidate in stats.num_stats.histograms:
-        if candidate.type == kind and candidate.buckets:
-            return candidate
-    return None
 
 
 def _common_stats(

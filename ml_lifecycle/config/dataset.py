@@ -6,6 +6,7 @@ reads feature names from a `DatasetConfig`.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import math
 from pathlib import Path
@@ -61,8 +62,15 @@ class SpanConfig(StrictModel):
     @field_validator("origin")
     @classmethod
     def _parseable_origin(cls, value: str) -> str:
-        # Checked with the parser `lifecycle data prepare` uses (pandas), so a config that loads
-        # also prepares; imported here because nothing else in the config layer needs pandas.
+        # An ISO date inside the years pandas holds (1677-09-21 to 2262-04-11) is one pandas
+        # parses too: checked without importing pandas, which every config load would pay for.
+        try:
+            if 1678 <= datetime.date.fromisoformat(value).year <= 2261:
+                return value
+        except ValueError:
+            pass
+        # Anything else is checked with the parser `lifecycle data prepare` uses (pandas), so a
+        # config that loads also prepares.
         import pandas as pd
 
         try:

@@ -1,7 +1,6 @@
 """Strict pydantic models and the YAML reader every config section is parsed with.
 
 A config file's errors name the file and the field (`lifecycle.yaml: beam.runner: ...`).
-Config and data files are UTF-8 text; `where_not_utf8` says where one is not, for every reader.
 """
 
 from __future__ import annotations
@@ -12,28 +11,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.base.text import where_not_utf8
 
 
 class StrictModel(BaseModel):
     """A config section: unknown keys are errors (a typo is never ignored), values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def where_not_utf8(path: Path) -> str:
-    """Where a file that failed to decode stops being UTF-8 text, e.g. "line 3: byte 0xe9 is not
-    UTF-8 (invalid continuation byte); save the file as UTF-8". Reads the file again as bytes: the
-    decoder's own position is relative to the chunk it was given, not to the file."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        return (
-            f"line {line}: byte {data[error.start]:#04x} is not UTF-8 ({error.reason}); "
-            "save the file as UTF-8"
-        )
-    return "not UTF-8 text; save the file as UTF-8"
 
 
 def read_yaml(path: Path) -> dict:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.base.text import where_not_utf8
 from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.config.strict import where_not_utf8
 from ml_lifecycle.datasets.span_files import span_dir
 
 

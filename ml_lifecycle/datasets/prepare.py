@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.base.text import where_not_utf8
 from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.config.strict import where_not_utf8
 from ml_lifecycle.datasets.span_files import as_float_text, write_span
 
 
@@ -31,13 +31,20 @@ class PreparedSpan:
 
 def span_numbers(timestamps: pd.Series, config: DatasetConfig) -> tuple[np.ndarray, pd.Series]:
     """Maps time values to 1-based span numbers (span 1 = the period holding `origin`)."""
-    spans = config.spans
-    times = pd.to_datetime(timestamps, unit=spans.time_unit)
-    freq = {"month": "M", "quarter": "Q", "year": "Y"}[spans.period]
-    periods = times.dt.to_period(freq)
-    origin = pd.Period(pd.Timestamp(spans.origin), freq=freq)
-    numbers = np.array([(p - origin).n + 1 for p in periods], dtype=np.int64)
+    numbers, periods = _spans_of_dates(pd.to_datetime(timestamps, unit=config.spans.time_unit), config)
     return numbers, periods.astype(str)
+
+
+def _spans_of_dates(dates: pd.Series, config: DatasetConfig) -> tuple[np.ndarray, pd.Series]:
+    """1-based span numbers of datetimes, and their periods (formatted only where shown: turning
+    a million periods into text takes seconds)."""
+    spans = config.spans
+    freq = {"month": "M", "quarter": "Q", "year": "Y"}[spans.period]
+    periods = dates.dt.to_period(freq)
+    origin = pd.Period(pd.Timestamp(spans.origin), freq=freq)
+    # Period ordinals count periods of `freq`, so their difference is `(period - origin).n`.
+    numbers = periods.array.asi8 - origin.ordinal + 1
+    return numbers, periods
 
 
 def read_source(config: DatasetConfig) -> pd.DataFrame:
@@ -77,6 +84,54 @@ def _numeric_if_parsable(column: pd.Series) -> pd.Series:
     return column if unparsed.any() else numbers
 
 
+def _read_times(frame: pd.DataFrame, config: DatasetConfig) -> pd.Series:
+    """The time column as datetimes; the first row that is not a number, or not a date pandas can
+    hold, is named."""
+    time_column, unit = config.spans.time_column, config.spans.time_unit
+    cells = frame[time_column]
+    times = pd.to_numeric(cells, errors="coerce")
+    bad = times.isna()
+    if bad.any():
+        row = _first_row(bad)
+        raise _time_cell_error(config, row, f"expected a timestamp in {unit}, got {cells.iloc[row]!r}")
+    # pandas holds dates from 1677 to 2262 only: beyond that an integer column fails to convert
+    # and a float one turns into NaT, so such rows are named here rather than crash the cut. The
+    # plain conversion is the one kept; the slower coercing one runs only to find the bad row.
+    dates = None
+    # A uint64 column (a value above the int64 range) would wrap round instead of failing.
+    if times.dtype.kind != "u":
+        try:
+            with np.errstate(invalid="ignore"):
+                dates = pd.to_datetime(times, unit=unit)
+        except pd.errors.OutOfBoundsDatetime:
+            pass
+    if dates is None or dates.isna().any():
+        with np.errstate(invalid="ignore"):
+            out_of_range = pd.to_datetime(times, unit=unit, errors="coerce").isna()
+        if not out_of_range.any() and dates is not None:
+            # Coercing wraps a float a fraction of a second past either end round to the other
+            # end, where the plain conversion gives NaT.
+            out_of_range = dates.isna()
+        if out_of_range.any():
+            row = _first_row(out_of_range)
+            raise _time_cell_error(
+                config,
+                row,
+                f"timestamp {cells.iloc[row]!r} is outside the dates pandas can hold "
+                f"({pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}) when read in "
+                f"{unit}; is spans.time_unit right?",
+            )
+    # Refused with no row out of range (not seen): converting again raises pandas' own error.
+    return pd.to_datetime(times, unit=unit) if dates is None else dates
+
+
+def _time_cell_error(config: DatasetConfig, row: int, problem: str) -> DataError:
+    """A DataError naming the source, the row (0 is the one after the header) and the time column."""
+    return DataError(
+        f"{config.resolve_source()}: row {row + 2}, column {config.spans.time_column!r}: {problem}"
+    )
+
+
 def compute_label(frame: pd.DataFrame, config: DatasetConfig) -> pd.Series:
     """The 0/1 label: the configured expression over numeric source columns, or the column itself."""
     label = config.label
@@ -97,28 +152,7 @@ SOURCE_MARKER = ".prepared-from-source"
 def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
     """Writes one CSV per span under `data_root/span-N/data.csv`; returns what was written."""
     frame = read_source(config)
-    time_column, unit = config.spans.time_column, config.spans.time_unit
-    times = pd.to_numeric(frame[time_column], errors="coerce")
-    bad = times.isna()
-    if bad.any():
-        row = _first_row(bad)
-        raise DataError(
-            f"{config.resolve_source()}: row {row + 2}, column {time_column!r}: expected a "
-            f"timestamp in {unit}, got {frame[time_column].iloc[row]!r}"
-        )
-    # pandas holds dates from 1677 to 2262 only: beyond that an integer column fails to convert
-    # and a float one turns into NaT, so such rows are named here rather than crash the cut.
-    with np.errstate(invalid="ignore"):
-        out_of_range = pd.to_datetime(times, unit=unit, errors="coerce").isna()
-    if out_of_range.any():
-        row = _first_row(out_of_range)
-        raise DataError(
-            f"{config.resolve_source()}: row {row + 2}, column {time_column!r}: timestamp "
-            f"{frame[time_column].iloc[row]!r} is outside the dates pandas can hold "
-            f"({pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d}) when read in "
-            f"{unit}; is spans.time_unit right?"
-        )
-    numbers, periods = span_numbers(times, config)
+    numbers, periods = _spans_of_dates(_read_times(frame, config), config)
     if (numbers < 1).any():
         first = _first_row(numbers < 1)
         raise DataError(
@@ -149,6 +183,6 @@ def prepare_spans(config: DatasetConfig, data_root: Path) -> list[PreparedSpan]:
             staging_name=f".staging-span-{span}",
             extra_files={SOURCE_MARKER: f"{config.resolve_source()}\n"},
         )
-        period = periods[numbers == span].iloc[0]
+        period = str(periods[numbers == span].iloc[0])
         prepared.append(PreparedSpan(span, period, len(rows), path))
     return prepared

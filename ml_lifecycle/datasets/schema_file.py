@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ml_lifecycle.base.errors import DataError
-from ml_lifecycle.config.strict import where_not_utf8
+from ml_lifecycle.base.text import where_not_utf8
 
 
 class SchemaLoadError(DataError):
@@ -25,7 +25,9 @@ def read_schema(path: str | Path) -> schema_pb2.Schema:
         return text_format.Parse(path.read_text(encoding="utf-8"), schema_pb2.Schema())
     except UnicodeDecodeError as error:
         raise SchemaLoadError(f"{path}: cannot read the schema: {where_not_utf8(path)}") from error
-    except (OSError, text_format.ParseError) as error:
+    except OSError as error:
+        raise SchemaLoadError(f"{path}: cannot read the schema file: {error.strerror or error}") from error
+    except text_format.ParseError as error:
         raise SchemaLoadError(
             f"{path}: cannot read the schema (expected a text-format Schema proto): {error}"
         ) from error

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ml_lifecycle.base.errors import ConfigError, LifecycleError
-from ml_lifecycle.config.strict import read_yaml, where_not_utf8
+from ml_lifecycle.config.strict import read_yaml
 
 
 def test_non_utf8_yaml_names_the_file_and_line(tmp_path):
@@ -19,10 +19,3 @@ def test_non_utf8_yaml_names_the_file_and_line(tmp_path):
     ) as caught:
         read_yaml(path)
     assert isinstance(caught.value, LifecycleError) and isinstance(caught.value, ValueError)
-
-
-def test_where_not_utf8_counts_lines_across_decoder_chunks(tmp_path):
-    path = tmp_path / "big.csv"
-    path.write_bytes(b"a,b\n" + b"1,2\n" * 5000 + b"3,\xff\n")
-
-    assert where_not_utf8(path).startswith("line 5002: byte 0xff is not UTF-8 (invalid start byte)")

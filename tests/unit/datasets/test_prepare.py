@@ -345,6 +345,8 @@ def test_non_utf8_source_raises_naming_file_and_line(tmp_path, tiny_dataset_conf
         "99999999999999",  # an integer column: pandas refuses to convert it
         "1e20",  # a float column: pandas makes it NaT
         str(1_357_000_000_000),  # milliseconds read as seconds: the year 44970
+        "18446744073709551615",  # above int64: an unsigned column, which would wrap round unchecked
+        "9223372036.854786",  # a float a hair past the last date: coercing would wrap it round
     ],
 )
 def test_timestamp_beyond_pandas_dates_raises_naming_row_and_column(

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from ml_lifecycle.base.errors import DataError, LifecycleError
 from ml_lifecycle.datasets.schema_file import SchemaLoadError, read_schema
 
 
@@ -15,11 +14,6 @@ def test_a_schema_file_reads_as_a_schema_proto(tmp_path):
     path.write_text('feature { name: "fare" type: FLOAT }\n')
 
     assert [feature.name for feature in read_schema(path).feature] == ["fare"]
-
-
-def test_schema_load_errors_are_data_errors():
-    assert issubclass(SchemaLoadError, DataError)
-    assert issubclass(SchemaLoadError, LifecycleError) and issubclass(SchemaLoadError, ValueError)
 
 
 @pytest.mark.parametrize(

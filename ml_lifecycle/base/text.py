@@ -1,0 +1,25 @@
+"""Plain text-file helpers shared by every reader of config and data files.
+
+Config and data files are UTF-8 text; `where_not_utf8` says where one is not. Kept free of
+project and third-party imports, so light readers (the model server's schema reader) can use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def where_not_utf8(path: Path) -> str:
+    """Where a file that failed to decode stops being UTF-8 text, e.g. "line 3: byte 0xe9 is not
+    UTF-8 (invalid continuation byte); save the file as UTF-8". Reads the file again as bytes: the
+    decoder's own position is relative to the chunk it was given, not to the file."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return (
+            f"line {line}: byte {data[error.start]:#04x} is not UTF-8 ({error.reason}); "
+            "save the file as UTF-8"
+        )
+    return "not UTF-8 text; save the file as UTF-8"

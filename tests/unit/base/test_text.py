@@ -1,0 +1,12 @@
+"""Where a file stops being UTF-8 text: the line is counted over the whole file."""
+
+from __future__ import annotations
+
+from ml_lifecycle.base.text import where_not_utf8
+
+
+def test_where_not_utf8_counts_lines_across_decoder_chunks(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 5000 + b"3,\xff\n")
+
+    assert where_not_utf8(path).startswith("line 5002: byte 0xff is not UTF-8 (invalid start byte)")
