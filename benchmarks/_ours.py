@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # As the CLI does: library warnings only go to the log, but they still cost time to format.
     warnings.filterwarnings("ignore")
-    from ml_lifecycle.pipeline.runners.local import run_span
-
     from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     imported = time.time()
     config = load_config(args.config, {"work_dir": args.work_dir})

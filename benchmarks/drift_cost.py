@@ -29,10 +29,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", default=None)
     args = parser.parse_args()
-    from ml_lifecycle.pipeline.runners.local import run_span
-
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.datasets.prepare import prepare_spans
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="drift-cost-"))
     repo = Path(__file__).resolve().parents[1]

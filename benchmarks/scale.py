@@ -109,7 +109,6 @@ def _count_examples(uri: str) -> int:
 
 def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: bool) -> ModeResult:
     """One tiny pipeline on span 1 with this Beam mode; fresh root and store, no cache."""
-    from ml_lifecycle.pipeline.pipeline import example_gen_component
     from tfx.components import StatisticsGen, Transform
     from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -121,6 +120,7 @@ def run_mode(mode: str, data_root: Path, work: Path, rows: int, with_transform: 
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.metadata.runs import examples_per_split
     from ml_lifecycle.models.features import custom_config_for
+    from ml_lifecycle.pipeline.pipeline import example_gen_component
     from ml_lifecycle.store.connection import open_store
     from ml_lifecycle.store.queries import component_runs, list_run_ids
 

@@ -134,10 +134,9 @@ def _http(url: str, body: bytes, concurrency: int, requests: int, rows: int) -> 
 
 
 def _pushed_model(work: Path, repo: Path) -> tuple[Path, object]:
-    from ml_lifecycle.pipeline.runners.local import run_span
-
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.datasets.prepare import prepare_spans
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     config = load_config(repo / "lifecycle.yaml", {"work_dir": str(work)})
     prepare_spans(config.dataset, config.data_root_path)

@@ -8,16 +8,6 @@ on them, so they never change.
 from __future__ import annotations
 
 import tensorflow_model_analysis as tfma
-from ml_lifecycle.components.anomaly_gate.component import AnomalyGate
-from ml_lifecycle.components.baseline_resolver.strategy import (
-    BaselineStatisticsStrategy,
-    LatestBlessedModelFromOtherSpanStrategy,
-    PushedModelStrategy,
-)
-from ml_lifecycle.components.concept_drift.component import ConceptDriftCheck
-from ml_lifecycle.components.drift_validator.component import DriftValidator
-from ml_lifecycle.components.model_check.component import ModelCheck
-from ml_lifecycle.components.versioned_pusher import executor as versioned_pusher_executor
 from tfx.components import (
     CsvExampleGen,
     Evaluator,
@@ -37,6 +27,16 @@ from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
 from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ComponentId
+from ml_lifecycle.components.anomaly_gate.component import AnomalyGate
+from ml_lifecycle.components.baseline_resolver.strategy import (
+    BaselineStatisticsStrategy,
+    LatestBlessedModelFromOtherSpanStrategy,
+    PushedModelStrategy,
+)
+from ml_lifecycle.components.concept_drift.component import ConceptDriftCheck
+from ml_lifecycle.components.drift_validator.component import DriftValidator
+from ml_lifecycle.components.model_check.component import ModelCheck
+from ml_lifecycle.components.versioned_pusher import executor as versioned_pusher_executor
 from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.models.features import custom_config_for
 

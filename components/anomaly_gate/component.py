@@ -8,8 +8,6 @@ any, when rows were lost, or when the data drifted under the `block` drift polic
 
 import os
 
-from ml_lifecycle.components.anomaly_gate.core import DriftOutcome, check_gate
-from ml_lifecycle.components.artifacts import DriftReport
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
@@ -18,6 +16,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from ml_lifecycle.base.contracts import ArtifactFile, Prop
+from ml_lifecycle.components.anomaly_gate.core import DriftOutcome, check_gate
+from ml_lifecycle.components.artifacts import DriftReport
 
 
 @component

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import ml_metadata as mlmd
+from tfx import types
+from tfx.dsl.components.common import resolver
+from tfx.types import standard_artifacts
+
+from ml_lifecycle.base.contracts import Prop
 from ml_lifecycle.components.baseline_resolver.core import (
     CandidateBaseline,
     pick_baseline,
     pick_baseline_span,
 )
 from ml_lifecycle.components.spans import artifact_span
-from tfx import types
-from tfx.dsl.components.common import resolver
-from tfx.types import standard_artifacts
-
-from ml_lifecycle.base.contracts import Prop
 from ml_lifecycle.store.queries import (
     blessing_evaluation_id,
     inputs_by_key,

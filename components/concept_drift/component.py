@@ -10,15 +10,15 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from ml_lifecycle.components.artifacts import ConceptDriftReport
-from ml_lifecycle.components.concept_drift.core import check_concept_drift
-from ml_lifecycle.components.spans import artifact_span
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, ConceptVerdict, Prop
+from ml_lifecycle.components.artifacts import ConceptDriftReport
+from ml_lifecycle.components.concept_drift.core import check_concept_drift
+from ml_lifecycle.components.spans import artifact_span
 
 # TFMA's metric names for the metrics the check supports.
 TFMA_NAMES = {"auc": "auc", "binary_accuracy": "binary_accuracy"}

@@ -9,9 +9,6 @@ the history from MLMD alone. It never fails the run itself: the anomaly gate app
 import json
 import os
 
-from ml_lifecycle.components.artifacts import DriftReport
-from ml_lifecycle.components.drift_validator.core import compute_drift
-from ml_lifecycle.components.spans import artifact_span
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -19,6 +16,9 @@ from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from ml_lifecycle.base.contracts import ArtifactFile, DriftVerdict, Prop, encode_feature_scores
+from ml_lifecycle.components.artifacts import DriftReport
+from ml_lifecycle.components.drift_validator.core import compute_drift
+from ml_lifecycle.components.spans import artifact_span
 
 
 def _load_schema(schema_artifact):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
 from ml_lifecycle.components.drift_validator.psi import psi
 from ml_lifecycle.components.drift_validator.result import DatasetDrift, DriftResult, FeatureDrift
 from ml_lifecycle.components.drift_validator.stats import (
@@ -21,7 +23,6 @@ from ml_lifecycle.components.drift_validator.stats import (
     has_value_counts,
     missing_fraction,
 )
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 _Measurement = anomalies_pb2.DriftSkewInfo.Measurement
 _Reason = anomalies_pb2.AnomalyInfo.Type

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 
-from ml_lifecycle.components.drift_validator.stats import CATEGORICAL, NUMERIC
 from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from ml_lifecycle.components.drift_validator.stats import CATEGORICAL, NUMERIC
 
 # Stands in for empty bins in PSI, so that a value seen on one side only counts but stays finite.
 PSI_EPSILON = 1e-4

@@ -9,13 +9,13 @@ import logging
 import os
 
 import tensorflow as tf
-from ml_lifecycle.components.model_check.core import strip_features, warmup_requests
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, Prop
+from ml_lifecycle.components.model_check.core import strip_features, warmup_requests
 from ml_lifecycle.models.warmup import ModelCheckError, replay
 
 # InfraBlessing properties only TFX reads: the Pusher pushes the blessing's stamped copy of the

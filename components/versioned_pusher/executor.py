@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from absl import logging
-from ml_lifecycle.components.versioned_pusher.core import STAGING_PREFIX, release_version, reserve_version
 from tfx import types
 from tfx.components.pusher import executor as pusher_executor
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
+
+from ml_lifecycle.components.versioned_pusher.core import STAGING_PREFIX, release_version, reserve_version
 
 
 class Executor(pusher_executor.Executor):

@@ -60,8 +60,6 @@ class ConceptRecord:
 Record = TypeVar("Record", DriftRecord, ConceptRecord)
 
 
-
-
 def _span(artifact: metadata_store_pb2.Artifact) -> object:
     value = artifact.custom_properties.get(Prop.SPAN)
     return None if value is None else property_value(value)

@@ -45,14 +45,15 @@ class CompiledPipeline:
 
 
 def _resolver_substitutes() -> dict[type, type]:
+    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+        LatestBlessedModelStrategy,
+    )
+
     from ml_lifecycle.components.baseline_resolver.strategy import (
         BaselineStatisticsStrategy,
         LatestBlessedModelFromOtherSpanStrategy,
         PushedModelStrategy,
-    )
-    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
-    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-        LatestBlessedModelStrategy,
     )
 
     return {
@@ -186,8 +187,9 @@ def compile_kubeflow_v2(
     if out.exists() and out.is_dir():
         raise ConfigError(f"--out {out}: is a directory; expected a file name")
 
-    from ml_lifecycle.pipeline.pipeline import create_pipeline
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+
+    from ml_lifecycle.pipeline.pipeline import create_pipeline
 
     pipeline = create_pipeline(config, span, span_rows)
     # The cluster's orchestrator records metadata in its own store.

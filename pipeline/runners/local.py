@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import absl.logging
-from ml_lifecycle.pipeline.pipeline import create_pipeline
 from tfx.dsl.compiler import compiler, constants
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.datasets.check import check_span
+from ml_lifecycle.pipeline.pipeline import create_pipeline
 from ml_lifecycle.store.connection import as_store_busy, open_store
 
 Progress = Callable[[str], None]

@@ -53,11 +53,10 @@ def _write_rides(path, rows=900, seed=7):
 
 
 def test_a_second_dataset_runs_unchanged(tmp_path):
-    from ml_lifecycle.pipeline.runners.local import run_span
-
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.datasets.prepare import prepare_spans
     from ml_lifecycle.datasets.schema import bootstrap_schema
+    from ml_lifecycle.pipeline.runners.local import run_span
     from tests.e2e.conftest import describe
 
     _write_rides(tmp_path / "rides.csv")

@@ -47,9 +47,8 @@ class ChildOutcome:
 def _run_span_in_child(overrides: dict, span: int, start, results) -> None:
     """A separate process, as a second `lifecycle run` would be: its own TFX, Beam and store
     connection. Waits at `start` so both runs begin at the same moment."""
-    from ml_lifecycle.pipeline.runners.local import run_span
-
     from ml_lifecycle.config.project import load_config
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     config = load_config(REPO / "lifecycle.yaml", overrides)
     start.wait(timeout=300)

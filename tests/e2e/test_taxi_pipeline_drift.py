@@ -113,9 +113,8 @@ def test_flipped_labels_are_concept_drift_not_data_drift(pinned_config, two_span
 
 def test_injected_drift_is_flagged_on_exactly_those_features_and_block_stops(pinned_config, two_span_runs):
     from ml_lifecycle.components.anomaly_gate.core import BlockedByDriftError
-    from ml_lifecycle.pipeline.runners.local import run_span
-
     from ml_lifecycle.config.project import DriftConfig
+    from ml_lifecycle.pipeline.runners.local import run_span
 
     rows = _rows(pinned_config, 2)
     for index, row in enumerate(rows):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+
 from ml_lifecycle.components.anomaly_gate.core import (
     DataAnomaliesError,
     FeatureAnomaly,
@@ -13,7 +15,6 @@ from ml_lifecycle.components.anomaly_gate.core import (
     feature_anomalies,
     format_report,
 )
-from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 # Two feature anomalies (one with a top-level description, one described only by its reasons)
 # and a dataset-level one, as ExampleValidator writes them.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from ml_lifecycle.components.baseline_resolver.core import (
     CandidateBaseline,
     pick_baseline,

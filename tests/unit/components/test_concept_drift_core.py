@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
+
 from ml_lifecycle.components.concept_drift.core import (
     METRICS,
     ConceptDriftResult,
@@ -14,7 +16,6 @@ from ml_lifecycle.components.concept_drift.core import (
     check_concept_drift,
     roc_auc,
 )
-from sklearn.metrics import roc_auc_score
 
 # --- roc_auc ----------------------------------------------------------------------------------
 

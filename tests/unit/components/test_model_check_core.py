@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import tensorflow as tf
+
 from ml_lifecycle.components.model_check import core
 from ml_lifecycle.components.model_check.core import strip_features, warmup_requests
-
 from ml_lifecycle.models.warmup import ModelCheckError
 
 

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
-from ml_lifecycle.components.spans import artifact_span
 from tfx.types import standard_artifacts
 
 from ml_lifecycle.base.contracts import Prop
+from ml_lifecycle.components.spans import artifact_span
 
 
 @pytest.mark.parametrize("declared", [0, 2], ids=["declared-left-at-0", "declared-set"])

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
-from ml_lifecycle.components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
-from ml_lifecycle.pipeline import pipeline as pipeline_module
-from ml_lifecycle.pipeline.pipeline import create_pipeline, eval_config
 from tfx.components import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 
 from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId
+from ml_lifecycle.components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
 from ml_lifecycle.config.beam import BeamConfig
 from ml_lifecycle.config.dataset import load_dataset_config
 from ml_lifecycle.config.project import EvaluationThresholds, PipelineConfig, load_config
 from ml_lifecycle.models.features import FeatureSpec
+from ml_lifecycle.pipeline import pipeline as pipeline_module
+from ml_lifecycle.pipeline.pipeline import create_pipeline, eval_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BIKES_YAML = REPO_ROOT / "tests" / "fixtures" / "bikes.yaml"

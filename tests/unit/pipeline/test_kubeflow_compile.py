@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from ml_lifecycle.pipeline.pipeline import create_pipeline
-from ml_lifecycle.pipeline.runners.kubeflow_v2 import compile_kubeflow_v2
 
 from ml_lifecycle.base.contracts import COMPONENT_IDS
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.project import load_config
+from ml_lifecycle.pipeline.pipeline import create_pipeline
+from ml_lifecycle.pipeline.runners.kubeflow_v2 import compile_kubeflow_v2
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPAN, SPAN_ROWS = 3, 1078
@@ -157,9 +157,10 @@ def test_custom_artifact_types_are_titled_by_import_path(spec):
 
 
 def test_compiling_leaves_local_pipelines_and_types_alone(compiled, config):
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+
     from ml_lifecycle.components.artifacts import DriftReport
     from ml_lifecycle.components.baseline_resolver.strategy import BaselineStatisticsStrategy
-    from tfx.orchestration.kubeflow.v2 import compiler_utils
 
     assert DriftReport.TYPE_NAME == "DriftReport"
     assert compiler_utils.get_artifact_schema.__module__ == compiler_utils.__name__

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
 from ml_lifecycle.components.drift_validator.core import compute_drift
 from ml_lifecycle.components.drift_validator.result import DataDriftError, DriftResult
 from ml_lifecycle.components.drift_validator.stats import DriftInputError
-from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
-
 from ml_lifecycle.datasets.schema_comparators import add_drift_comparators
 
 N = 300

@@ -7,8 +7,9 @@ import math
 
 import pytest
 from google.protobuf import text_format
-from ml_lifecycle.components.drift_validator.psi import PSI_EPSILON, psi
 from tensorflow_metadata.proto.v0 import statistics_pb2
+
+from ml_lifecycle.components.drift_validator.psi import PSI_EPSILON, psi
 
 
 def _feature(text: str) -> statistics_pb2.FeatureNameStatistics:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 
-from ml_lifecycle.components.drift_validator.result import DatasetDrift, DriftResult, FeatureDrift
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from ml_lifecycle.base.contracts import FeatureScore, encode_feature_scores
+from ml_lifecycle.components.drift_validator.result import DatasetDrift, DriftResult, FeatureDrift
 
 
 def _feature(name, score, threshold, drifted=False, psi=None, missing=(0.0, 0.0)):
