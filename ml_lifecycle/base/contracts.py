@@ -27,6 +27,7 @@ class ComponentId(str, enum.Enum):
     ANOMALY_GATE = "anomaly_gate"
     PUSHED_MODEL_RESOLVER = "pushed_model_resolver"
     CONCEPT_DRIFT_CHECK = "concept_drift_check"
+    TRAINING_WINDOW_RESOLVER = "training_window_resolver"
     TRANSFORM = "transform"
     TRAINER = "trainer"
     BASELINE_RESOLVER = "latest_blessed_model_resolver"
@@ -59,6 +60,18 @@ class ConceptVerdict(str, enum.Enum):
     NO_PUSHED_MODEL = "no_pushed_model"
     OK = "ok"
     CONCEPT_DRIFT = "concept_drift"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Task(str, enum.Enum):
+    """`label.task` of a dataset: what the model predicts, and so its head, loss, metrics, the
+    server's routes and the review rule."""
+
+    BINARY = "binary"  # a 0/1 label; one sigmoid score, the probability of 1
+    MULTICLASS = "multiclass"  # one of K classes (strings or integers); K softmax scores
+    REGRESSION = "regression"  # a number; one linear output
 
     def __str__(self) -> str:
         return self.value
@@ -109,11 +122,17 @@ class ArtifactFile:
     CONCEPT_DRIFT_RESULT = "concept_drift.json"
     # TF Serving's warmup records inside a SavedModel (ModelCheck writes, the server replays).
     WARMUP_REQUESTS = "assets.extra/tf_serving_warmup_requests"
+    # What the model predicts and how its inputs are named (base.model_description; the Trainer
+    # writes it, the server, ModelCheck and the concept check read it).
+    MODEL_DESCRIPTION = "assets.extra/ml_lifecycle_model.json"
 
 
 # The exported model's signatures (the Trainer writes both; the server and ModelCheck call them).
 SERVING_SIGNATURE = "serving_default"  # serialized tf.Example in, scores out
 RAW_SIGNATURE = "serving_raw"  # one dense tensor per raw feature
+# Multiclass models: serialized tf.Examples -> transformed features (TFMA reads the label's class
+# index from it; the TFX penguin example's name).
+TRANSFORM_FEATURES_SIGNATURE = "transform_features"
 
 
 class SchemaEnvironment:

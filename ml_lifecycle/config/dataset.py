@@ -14,17 +14,47 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.base.names import internal_name
 from ml_lifecycle.config.strict import StrictModel, parse_model, read_yaml
+
+# Cells read as missing in every source column (`na_values` in the dataset YAML replaces the list).
+DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 
 
 class LabelConfig(StrictModel):
     name: str
+    # binary: a 0/1 label (sigmoid head, gated on AUC); multiclass: string or integer classes
+    # (softmax head, gated on accuracy); regression: a number (linear head, gated on RMSE).
+    task: Task = Task.BINARY
+    # Multiclass only: the classes, in the order of the model's scores. Empty: inferred from the
+    # prepared spans by `lifecycle schema bootstrap` and recorded in the schema, which then rules.
+    classes: list[str] = Field(default_factory=list)
     # A pandas.eval expression over the source columns, e.g. "tips > 0.2 * fare". When empty the
-    # source already has a 0/1 column called `name`.
+    # source already has a column called `name` (0/1 for binary).
     expression: str = ""
     # Source columns the label is computed from: never features (checked), never in spans.
     drop_source_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: object) -> object:
+        # Integer classes in YAML (`classes: [1, 2, 3]`) are compared with the cells' text.
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, (int, str)) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _classes_for_task(self) -> LabelConfig:
+        if self.classes and self.task is not Task.MULTICLASS:
+            raise ValueError(f"label.classes applies to task 'multiclass' only (task is {self.task.value!r})")
+        repeated = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"label.classes lists {repeated} more than once")
+        if len(self.classes) == 1:
+            raise ValueError("label.classes needs at least two classes")
+        return self
 
 
 class FeatureConfig(StrictModel):
@@ -52,12 +82,41 @@ class FeatureConfig(StrictModel):
         return self
 
 
+# `spans.time_format`: epoch numbers (seconds or milliseconds), ISO-8601 text, or a strftime
+# pattern such as "%d/%m/%Y %H:%M". `auto` takes epoch seconds when every cell is a number, else
+# ISO-8601 dates or datetimes.
+TIME_FORMATS = ("auto", "epoch_s", "epoch_ms", "iso")
+
+
 class SpanConfig(StrictModel):
     time_column: str
-    time_unit: Literal["s", "ms"] = "s"
+    time_format: str = "auto"
     period: Literal["month", "quarter", "year"] = "quarter"
     # Span 1 is the period that contains this date; rows before it are rejected.
     origin: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _time_unit_alias(cls, data: object) -> object:
+        # `time_unit: s | ms` (configs written before time_format) reads as epoch_s / epoch_ms.
+        if isinstance(data, dict) and "time_unit" in data:
+            data = dict(data)
+            unit = data.pop("time_unit")
+            if "time_format" in data:
+                raise ValueError("give spans.time_format only (time_unit is its older spelling)")
+            if unit not in ("s", "ms"):
+                raise ValueError(f"spans.time_unit must be 's' or 'ms', not {unit!r}")
+            data["time_format"] = f"epoch_{unit}"
+        return data
+
+    @field_validator("time_format")
+    @classmethod
+    def _known_time_format(cls, value: str) -> str:
+        if value in TIME_FORMATS or "%" in value:
+            return value
+        raise ValueError(
+            f"expected one of {list(TIME_FORMATS)} or a strftime pattern such as '%d/%m/%Y', got {value!r}"
+        )
 
     @field_validator("origin")
     @classmethod
@@ -152,7 +211,11 @@ class EvaluationConfig(StrictModel):
 
 class DatasetConfig(StrictModel):
     name: str
-    source_csv: str
+    # Exactly one source: a CSV file or a glob of CSV files with one header (`raw/*.csv`), or a
+    # Parquet file or a directory of Parquet files. `pkg://PACKAGE/PATH` points inside a package.
+    source_csv: str | None = None
+    source_parquet: str | None = None
+    na_values: list[str] = Field(default_factory=lambda: list(DEFAULT_NA_VALUES))
     label: LabelConfig
     features: FeatureConfig
     spans: SpanConfig
@@ -172,6 +235,12 @@ class DatasetConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
+        sources = [s for s in (self.source_csv, self.source_parquet) if s]
+        if len(sources) != 1:
+            raise ValueError(
+                "give exactly one of source_csv (a CSV file or glob) and source_parquet (a Parquet "
+                f"file or directory); got {len(sources)}"
+            )
         names = self.features.all_names()
         if self.label.name in names:
             raise ValueError(f"label {self.label.name!r} is also listed as a feature")
@@ -180,6 +249,12 @@ class DatasetConfig(StrictModel):
             raise ValueError(
                 f"label source column(s) {leaked} are also features: the label would leak into the inputs"
             )
+        internal: dict[str, list[str]] = {}
+        for name in dict.fromkeys(self.span_columns):
+            internal.setdefault(internal_name(name), []).append(name)
+        clashes = [columns for columns in internal.values() if len(columns) > 1]
+        if clashes:
+            raise ValueError(f"columns {clashes[0]} have the same internal name; rename one")
         unknown = [f for f in self.evaluation.slice_features if f not in names]
         if unknown:
             raise ValueError(f"evaluation.slice_features not among the features: {unknown}")
@@ -190,15 +265,25 @@ class DatasetConfig(StrictModel):
         """Columns of a span CSV, in order: the features, then the label."""
         return self.features.all_names() + [self.label.name]
 
+    @property
+    def source(self) -> str:
+        """The configured source as written (a CSV file or glob, or a Parquet file or directory)."""
+        return self.source_csv or self.source_parquet or ""
+
+    @property
+    def source_key(self) -> str:
+        return "source_csv" if self.source_csv else "source_parquet"
+
     def resolve_source(self) -> Path:
-        """The source CSV path; `pkg://PACKAGE/PATH` points inside an installed package."""
-        if self.source_csv.startswith("pkg://"):
-            package, _, inner = self.source_csv[len("pkg://") :].partition("/")
+        """The source path (or glob pattern); `pkg://PACKAGE/PATH` points inside an installed package."""
+        source = self.source
+        if source.startswith("pkg://"):
+            package, _, inner = source[len("pkg://") :].partition("/")
             spec = importlib.util.find_spec(package)
             if spec is None or not spec.submodule_search_locations:
-                raise ConfigError(f"source_csv {self.source_csv}: package {package!r} not found")
+                raise ConfigError(f"{self.source_key} {source}: package {package!r} not found")
             return Path(list(spec.submodule_search_locations)[0]) / inner
-        return (Path(self.base_dir) / self.source_csv).resolve()
+        return (Path(self.base_dir) / source).resolve()
 
     def resolve_schema(self) -> Path | None:
         if self.schema_path is None:

@@ -12,9 +12,11 @@ from typing import Literal
 from ml_metadata.proto import metadata_store_pb2
 from pydantic import Field, model_validator
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.beam import BeamConfig
 from ml_lifecycle.config.dataset import DatasetConfig, load_dataset_config
+from ml_lifecycle.config.evaluation import EvaluationThresholds, Gate
 from ml_lifecycle.config.serving import ServingConfig
 from ml_lifecycle.config.strict import StrictModel, parse_model, read_yaml
 
@@ -60,18 +62,21 @@ class TrainingConfig(StrictModel):
     # Evaluation split share when ExampleGen hashes a span into train/eval.
     eval_buckets: int = 1
     train_buckets: int = 2
-
-
-class EvaluationThresholds(StrictModel):
-    metric: str = "AUC"
-    # The candidate needs at least this AUC ...
-    min_value: float = 0.6
-    # ... and may lose at most this much against the latest blessed model.
-    max_drop: float = 0.02
+    # The model learns from spans current-N+1 .. current (those the store holds) and is
+    # evaluated on the current span's eval split.
+    window_spans: int = Field(1, ge=1)
 
 
 class ModelCheckConfig(StrictModel):
     num_warmup_examples: int = 100
+
+
+DEFAULT_CONCEPT_METRICS = {Task.BINARY: "auc", Task.MULTICLASS: "accuracy", Task.REGRESSION: "rmse"}
+CONCEPT_METRICS_BY_TASK = {
+    Task.BINARY: ("auc", "binary_accuracy"),
+    Task.MULTICLASS: ("accuracy",),
+    Task.REGRESSION: ("rmse", "mae"),
+}
 
 
 class DriftConfig(StrictModel):
@@ -81,9 +86,16 @@ class DriftConfig(StrictModel):
     pinned_span: int | None = None
     # warn: record and continue; block: stop before Transform/Trainer when a feature drifts.
     policy: Literal["warn", "block"] = "warn"
-    # Concept drift: the pushed model's metric on the new span vs at its blessing.
-    concept_metric: Literal["auc", "binary_accuracy"] = "auc"
+    # Concept drift: the pushed model's metric on the new span vs at its blessing. Empty: the
+    # task's (binary auc, multiclass accuracy, regression rmse).
+    concept_metric: Literal["", "auc", "binary_accuracy", "accuracy", "rmse", "mae"] = ""
+    # How much worse the metric may get: absolute for auc and the accuracies, a fraction of the
+    # blessed value for rmse and mae (their scale is the label's).
     concept_max_drop: float = 0.05
+    concept_max_relative_increase: float = Field(0.10, ge=0)
+
+    def concept_metric_for(self, task: Task) -> str:
+        return self.concept_metric or DEFAULT_CONCEPT_METRICS[task]
 
     @model_validator(mode="after")
     def _pinned(self) -> DriftConfig:
@@ -162,6 +174,25 @@ class PipelineConfig(StrictModel):
     model_check: ModelCheckConfig = ModelCheckConfig()
     drift: DriftConfig = DriftConfig()
     serving: ServingConfig = ServingConfig()
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_task(self) -> PipelineConfig:
+        task = self.dataset.label.task
+        concept = self.drift.concept_metric
+        if concept and concept not in CONCEPT_METRICS_BY_TASK[task]:
+            raise ValueError(
+                f"drift.concept_metric {concept!r} does not apply to task {task.value!r}; expected one "
+                f"of {list(CONCEPT_METRICS_BY_TASK[task])}"
+            )
+        return self
+
+    @property
+    def task(self) -> Task:
+        return self.dataset.label.task
+
+    @property
+    def gate(self) -> Gate:
+        return self.evaluation.gate(self.task)
 
     def _under_work(self, value: str, *parts: str) -> Path:
         return Path(value) if value else Path(self.work_dir).joinpath(*parts)

@@ -49,6 +49,7 @@ def test_no_property_decodes_to_no_scores():
 
 
 def test_component_ids_are_unique_and_in_dag_order():
-    assert len(set(COMPONENT_IDS)) == len(COMPONENT_IDS) == 15
+    assert len(set(COMPONENT_IDS)) == len(COMPONENT_IDS) == 16
+    assert COMPONENT_IDS.index("training_window_resolver") == COMPONENT_IDS.index("transform") - 1
     assert COMPONENT_IDS[0] == ComponentId.EXAMPLE_GEN == "example_gen"
     assert COMPONENT_IDS[-1] == ComponentId.PUSHER == "pusher"

@@ -259,3 +259,100 @@ def test_spans_origin_keeps_the_text_pandas_parses(tiny_dataset_config, tiny_dat
     config = tiny_dataset_config(spans=dict(tiny_dataset_dict["spans"], origin="2013-01"))
 
     assert config.spans.origin == "2013-01"
+
+
+# --- sources, na_values, spans.time_format, label.task ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sources", "count"),
+    [({"source_csv": None}, 0), ({"source_parquet": "raw/"}, 2)],
+)
+def test_exactly_one_source_is_required(tiny_dataset_yaml, error_in, sources, count):
+    path = tiny_dataset_yaml(**sources)
+
+    with pytest.raises(
+        ConfigError,
+        match=error_in(path, rf"give exactly one of source_csv .* and source_parquet .*got {count}"),
+    ):
+        load_dataset_config(path)
+
+
+def test_parquet_source_resolves_and_is_named_by_its_key(tmp_path, tiny_dataset_dict, write_yaml):
+    del tiny_dataset_dict["source_csv"]
+    tiny_dataset_dict["source_parquet"] = "raw/trips"
+    config = load_dataset_config(write_yaml(tmp_path / "tiny.yaml", tiny_dataset_dict))
+
+    assert (config.source_key, config.source) == ("source_parquet", "raw/trips")
+    assert config.resolve_source() == (tmp_path / "raw" / "trips").resolve()
+
+
+def test_csv_glob_resolves_to_a_pattern(tiny_dataset_config, tmp_path):
+    config = tiny_dataset_config(source_csv="raw/*.csv")
+
+    assert config.source_key == "source_csv"
+    assert config.resolve_source() == tmp_path.resolve() / "raw" / "*.csv"
+
+
+def test_na_values_default_and_replacement(tiny_dataset_config):
+    assert "NA" in tiny_dataset_config().na_values
+    assert tiny_dataset_config(na_values=["?", "-"]).na_values == ["?", "-"]
+
+
+@pytest.mark.parametrize(
+    ("spans", "expected"),
+    [
+        ({"time_unit": "ms"}, "epoch_ms"),  # the older spelling
+        ({"time_unit": "s"}, "epoch_s"),
+        ({"time_format": "iso"}, "iso"),
+        ({"time_format": "%d/%m/%Y %H:%M"}, "%d/%m/%Y %H:%M"),
+        ({}, "auto"),
+    ],
+)
+def test_time_format_and_its_time_unit_alias(tiny_dataset_config, spans, expected):
+    config = tiny_dataset_config(spans={"time_column": "ts", "origin": "2013-01-01", **spans})
+
+    assert config.spans.time_format == expected
+
+
+@pytest.mark.parametrize(
+    ("spans", "detail"),
+    [
+        ({"time_format": "epoch"}, r"spans\.time_format: .*expected one of \['auto', 'epoch_s', "),
+        ({"time_unit": "minutes"}, r"spans: .*spans\.time_unit must be 's' or 'ms', not 'minutes'"),
+        ({"time_unit": "s", "time_format": "iso"}, r"spans: .*give spans\.time_format only"),
+    ],
+)
+def test_bad_time_format_names_the_field(tiny_dataset_yaml, error_in, spans, detail):
+    path = tiny_dataset_yaml(spans={"time_column": "ts", "origin": "2013-01-01", **spans})
+
+    with pytest.raises(ConfigError, match=error_in(path, detail)):
+        load_dataset_config(path)
+
+
+def test_label_task_defaults_to_binary_and_classes_read_as_text(tiny_dataset_config):
+    from ml_lifecycle.base.contracts import Task
+
+    assert tiny_dataset_config().label.task is Task.BINARY
+    label = tiny_dataset_config(
+        label={"name": "grade", "task": "multiclass", "classes": [1, 2, "three"]}
+    ).label
+
+    assert (label.task, label.classes) == (Task.MULTICLASS, ["1", "2", "three"])
+
+
+@pytest.mark.parametrize(
+    ("label", "detail"),
+    [
+        ({"task": "regression", "classes": ["a", "b"]}, "label.classes applies to task 'multiclass' only"),
+        ({"task": "binary", "classes": ["0", "1"]}, "label.classes applies to task 'multiclass' only"),
+        ({"task": "multiclass", "classes": ["a", "b", "a"]}, r"label.classes lists \['a'\] more than once"),
+        ({"task": "multiclass", "classes": ["a"]}, "label.classes needs at least two classes"),
+        ({"task": "ranking"}, r"label\.task: "),
+    ],
+)
+def test_bad_label_task_or_classes_names_the_field(tiny_dataset_yaml, error_in, label, detail):
+    path = tiny_dataset_yaml(label={"name": "grade", **label})
+
+    with pytest.raises(ConfigError, match=error_in(path, detail)):
+        load_dataset_config(path)

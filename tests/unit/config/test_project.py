@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.config.evaluation import EvaluationThresholds
 from ml_lifecycle.config.project import KubeflowConfig, PipelineConfig, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -106,7 +108,7 @@ def test_pipeline_config_accepts_an_already_loaded_dataset(tiny_dataset_config, 
 
     assert config.data_root_path == tmp_path.resolve() / "data" / "tiny"
     assert config.training.train_steps == 1000
-    assert config.evaluation.metric == "AUC"
+    assert config.gate.metric == "AUC"
 
 
 # --- ConfigError messages ---------------------------------------------------------------------
@@ -234,3 +236,44 @@ def test_mysql_section_in_the_project_yaml(project_yaml, monkeypatch):
 
     assert config.metadata.kind == "mysql"
     assert config.metadata_connection_config().mysql.host == "db.internal"
+
+
+# --- the gate per task ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "higher_is_better", "bound", "max_drop", "max_relative_drop"),
+    [
+        ("binary", "AUC", True, 0.6, 0.02, None),
+        ("multiclass", "SparseCategoricalAccuracy", True, 0.5, 0.02, None),
+        ("regression", "RootMeanSquaredError", False, None, None, 0.05),
+    ],
+)
+def test_each_task_has_its_default_gate(
+    tiny_dataset_config, tmp_path, task, metric, higher_is_better, bound, max_drop, max_relative_drop
+):
+    dataset = tiny_dataset_config()
+    dataset = dataset.model_copy(update={"label": dataset.label.model_copy(update={"task": task})})
+    gate = PipelineConfig(dataset=dataset, work_dir=str(tmp_path)).gate
+
+    assert (gate.metric, gate.higher_is_better) == (metric, higher_is_better)
+    assert (gate.value_bound, gate.max_drop, gate.max_relative_drop) == (bound, max_drop, max_relative_drop)
+
+
+def test_another_metric_starts_without_the_default_metrics_bounds():
+    gate = EvaluationThresholds(metric="MeanAbsoluteError", max_value=3.0).gate(Task.REGRESSION)
+
+    assert (gate.metric, gate.higher_is_better, gate.value_bound) == ("MeanAbsoluteError", False, 3.0)
+    assert (gate.max_drop, gate.max_relative_drop) == (None, None)
+
+
+def test_a_floor_on_a_lower_is_better_metric_is_refused():
+    with pytest.raises(ValueError, match="RootMeanSquaredError is lower-is-better: give evaluation.max_"):
+        EvaluationThresholds(metric="RootMeanSquaredError", min_value=1.0)
+
+
+def test_a_concept_metric_of_another_task_is_refused(tiny_dataset_config, tmp_path):
+    with pytest.raises(ValueError, match="drift.concept_metric 'rmse' does not apply to task 'binary'"):
+        PipelineConfig(
+            dataset=tiny_dataset_config(), work_dir=str(tmp_path), drift={"concept_metric": "rmse"}
+        )

@@ -1,0 +1,63 @@
+"""What an exported model predicts and how its inputs are named, stored inside the SavedModel.
+
+The Trainer writes `assets.extra/ml_lifecycle_model.json` beside the variables; the server reads it
+when it loads a version (its routes, its classify labels, the names requests use), ModelCheck and
+the concept check read the task from it. A model pushed before the file existed is a binary
+classifier whose inputs are named as its columns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ml_lifecycle.base.contracts import ArtifactFile, Task
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    task: Task = Task.BINARY
+    label: str = ""
+    # Multiclass: the class values in the order of the model's scores (as text, e.g. "Adelie", "3").
+    classes: tuple[str, ...] = ()
+    # Raw column -> the raw signature's argument name (base.names.internal_name); only columns
+    # whose names differ are listed.
+    input_names: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "task": self.task.value,
+                "label": self.label,
+                "classes": list(self.classes),
+                "input_names": dict(sorted(self.input_names.items())),
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelDescription:
+        data = json.loads(text)
+        return cls(
+            task=Task(data.get("task", Task.BINARY.value)),
+            label=str(data.get("label", "")),
+            classes=tuple(str(c) for c in data.get("classes", [])),
+            input_names={str(k): str(v) for k, v in data.get("input_names", {}).items()},
+        )
+
+    def signature_input(self, column: str) -> str:
+        """The raw signature's argument for a column."""
+        return self.input_names.get(column, column)
+
+    def column_of(self) -> dict[str, str]:
+        """Signature argument -> column, for naming inputs the way requests do."""
+        return {argument: column for column, argument in self.input_names.items()}
+
+
+def read_model_description(model_dir: str | Path) -> ModelDescription:
+    """The description of an exported model; a model without one reads as binary (older pushes)."""
+    path = Path(model_dir) / ArtifactFile.MODEL_DESCRIPTION
+    if not path.exists():
+        return ModelDescription()
+    return ModelDescription.from_json(path.read_text(encoding="utf-8"))
