@@ -18,7 +18,8 @@ def cmd_data_prepare(config: PipelineConfig, args: argparse.Namespace) -> int:
     spans = prepare_spans(config.dataset, config.data_root_path)
     print(f"{len(spans)} spans of {config.dataset.name} under {config.data_root_path}:")
     for span in spans:
-        print(f"  span {span.span:3d}  {span.period:>8}  {span.rows:7d} rows")
+        dropped = f"  ({span.dropped_unlabelled} unlabelled rows dropped)" if span.dropped_unlabelled else ""
+        print(f"  span {span.span:3d}  {span.period:>8}  {span.rows:7d} rows{dropped}")
     return 0
 
 

@@ -31,3 +31,23 @@ def read_schema(path: str | Path) -> schema_pb2.Schema:
         raise SchemaLoadError(
             f"{path}: cannot read the schema (expected a text-format Schema proto): {error}"
         ) from error
+
+
+def record_label_classes(schema: schema_pb2.Schema, label: str, classes: list[str]) -> None:
+    """Records a multiclass label's classes as the schema's string domain named after the label
+    (replacing one TFDV inferred under that name)."""
+    for index, domain in enumerate(schema.string_domain):
+        if domain.name == label:
+            del schema.string_domain[index]
+            break
+    domain = schema.string_domain.add()
+    domain.name = label
+    domain.value.extend(classes)
+
+
+def label_classes(schema: schema_pb2.Schema, label: str) -> tuple[str, ...]:
+    """A multiclass label's classes, in score order, as `lifecycle schema bootstrap` recorded them."""
+    for domain in schema.string_domain:
+        if domain.name == label:
+            return tuple(domain.value)
+    return ()

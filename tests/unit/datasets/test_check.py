@@ -115,7 +115,7 @@ def test_malformed_row_names_file_and_line(tiny_dataset_config, tiny_span, bad_r
         (1, "north", "feature 'lat' expected a number, got 'north'"),  # bucketized
         (2, "1.5", "feature 'hour' expected an integer, got '1.5'"),  # categorical_int
         (2, "five", "feature 'hour' expected an integer, got 'five'"),
-        (4, "yes", "feature 'big_tipper' expected an integer, got 'yes'"),  # the label
+        (4, "yes", "label 'big_tipper' expected an integer, got 'yes'"),  # the label (binary)
     ],
 )
 def test_wrong_type_names_file_line_and_feature(tiny_dataset_config, tiny_span, column, value, expected):
@@ -212,3 +212,38 @@ def test_nul_byte_in_a_span_file_names_the_file(tiny_dataset_config, tiny_span):
 
     with pytest.raises(DataError, match=_at(path) + "malformed CSV: line contains NUL"):
         check_span(tiny_dataset_config(), data_root, 1)
+
+
+# --- na tokens, label.task ----------------------------------------------------------------------
+
+
+def test_na_token_left_in_a_span_file_is_named_with_a_hint(tiny_dataset_config, tiny_span):
+    data_root, path = tiny_span([GOOD_ROWS[0], ["NA", "41.9", "5", "Cash", "1"]])
+
+    with pytest.raises(
+        DataError,
+        match=_at(path, 3)
+        + r"feature 'fare' expected a number, got 'NA' \(one of na_values: a missing value "
+        r"is an empty cell in a span file",
+    ):
+        check_span(tiny_dataset_config(), data_root, 1)
+
+
+def test_multiclass_label_is_any_text_unless_classes_are_given(tiny_dataset_config, tiny_span):
+    data_root, path = tiny_span([["1", "2", "3", "Cash", "Adelie"], ["1", "2", "3", "Cash", "Emperor"]])
+    label = {"name": "big_tipper", "task": "multiclass"}
+
+    assert check_span(tiny_dataset_config(label=label), data_root, 1).rows == 2
+    with pytest.raises(
+        DataError,
+        match=_at(path, 3)
+        + re.escape("label 'big_tipper' expected one of label.classes ['Adelie', 'Gentoo'], got 'Emperor'"),
+    ):
+        check_span(tiny_dataset_config(label={**label, "classes": ["Adelie", "Gentoo"]}), data_root, 1)
+
+
+def test_regression_label_must_be_a_number(tiny_dataset_config, tiny_span):
+    data_root, path = tiny_span([["1", "2", "3", "Cash", "2.5"], ["1", "2", "3", "Cash", "tall"]])
+
+    with pytest.raises(DataError, match=_at(path, 3) + "label 'big_tipper' expected a number, got 'tall'"):
+        check_span(tiny_dataset_config(label={"name": "big_tipper", "task": "regression"}), data_root, 1)

@@ -70,7 +70,7 @@ def test_span_one_is_the_period_holding_the_origin(
 
 
 def test_span_numbers_in_milliseconds(tiny_dataset_config, epoch_seconds):
-    config = _with_spans(tiny_dataset_config(), time_unit="ms", period="month")
+    config = _with_spans(tiny_dataset_config(), time_format="epoch_ms", period="month")
     days = ["2013-01-31", "2013-02-01"]
 
     numbers, periods = span_numbers(_times(days, epoch_seconds, unit="ms"), config)
@@ -183,9 +183,16 @@ def test_rows_before_origin_raise_naming_the_row(tmp_path, tiny_dataset_config, 
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize("bad", ["yesterday", ""])
-def test_non_numeric_timestamp_raises_naming_row_and_column(
-    tmp_path, tiny_dataset_config, tiny_source_csv, bad, epoch_seconds
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("yesterday", "expected epoch seconds (spans.time_format epoch_s), got 'yesterday'"),
+        ("", "no time (an empty cell or one of na_values): every row needs one to fall in a span"),
+        ("NA", "no time (an empty cell or one of na_values): every row needs one to fall in a span"),
+    ],
+)
+def test_bad_or_missing_timestamp_raises_naming_row_and_column(
+    tmp_path, tiny_dataset_config, tiny_source_csv, bad, problem, epoch_seconds
 ):
     rows = [
         [epoch_seconds("2013-01-15"), "10", "41.9", "5", "Cash", "3", ""],
@@ -195,10 +202,10 @@ def test_non_numeric_timestamp_raises_naming_row_and_column(
     source = tiny_source_csv(rows=rows)
 
     with pytest.raises(
-        DataError,
-        match=rf"{re.escape(str(source))}: row 4, column 'ts': expected a timestamp in s, got '{bad}'",
+        DataError, match=rf"^{re.escape(str(source))}: row 4, column 'ts': {re.escape(problem)}$"
     ):
         prepare_spans(tiny_dataset_config(), tmp_path / "data")
+    assert not (tmp_path / "data").exists()
 
 
 def test_missing_feature_column_raises_naming_the_column(tmp_path, tiny_dataset_config, tiny_source_csv):
@@ -361,7 +368,8 @@ def test_timestamp_beyond_pandas_dates_raises_naming_row_and_column(
     with pytest.raises(
         DataError,
         match=rf"^{re.escape(str(source))}: row 3, column 'ts': timestamp '{timestamp}' is outside the "
-        r"dates pandas can hold \(1677-09-21 to 2262-04-11\) when read in s; is spans\.time_unit right\?",
+        r"dates pandas can hold \(1677-09-21 to 2262-04-11\) when read as epoch seconds; is "
+        r"spans\.time_format right\?",
     ):
         prepare_spans(tiny_dataset_config(), tmp_path / "data")
     assert not (tmp_path / "data").exists()

@@ -7,8 +7,10 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from ml_lifecycle.base.contracts import SchemaEnvironment
-from ml_lifecycle.datasets.schema import curate_schema
+from ml_lifecycle.base.contracts import SchemaEnvironment, Task
+from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.datasets.schema import curate_schema, infer_classes
+from ml_lifecycle.datasets.schema_file import label_classes
 
 # What tfdv.infer_schema(infer_feature_shape=False) returns for a tiny span: every feature has a
 # value_count of 1..1; `lat` had empty cells (presence without min_fraction), `payment` was
@@ -217,3 +219,82 @@ def test_label_outside_0_1_is_flagged(tfdv, frame, schema_from_frame):
     )
 
     assert list(anomalies.anomaly_info) == ["big_tipper"]
+
+
+# --- the label by task ------------------------------------------------------------------------
+
+
+def _with_task(tiny_dataset_config, task, classes=None):
+    config = tiny_dataset_config()
+    label = config.label.model_copy(update={"task": Task(task), "classes": classes or [], "expression": ""})
+    return config.model_copy(update={"label": label})
+
+
+def test_a_regression_label_is_a_float_without_a_domain(inferred, tiny_dataset_config):
+    schema = curate_schema(inferred, _with_task(tiny_dataset_config, "regression"))
+    label = _feature(schema, "big_tipper")
+
+    assert label.type == schema_pb2.FLOAT
+    assert label.WhichOneof("domain_info") is None
+    assert list(label.not_in_environment) == [SchemaEnvironment.SERVING]
+
+
+def test_string_classes_become_the_labels_domain(inferred, tiny_dataset_config):
+    config = _with_task(tiny_dataset_config, "multiclass")
+
+    schema = curate_schema(inferred, config, classes=["Adelie", "Gentoo"])
+    label = _feature(schema, "big_tipper")
+
+    assert label.type == schema_pb2.BYTES
+    assert label.domain == "big_tipper"
+    assert label_classes(schema, "big_tipper") == ("Adelie", "Gentoo")
+
+
+def test_integer_classes_set_the_range_and_are_recorded(inferred, tiny_dataset_config):
+    schema = curate_schema(inferred, _with_task(tiny_dataset_config, "multiclass"), classes=["1", "4", "9"])
+    label = _feature(schema, "big_tipper")
+
+    assert label.type == schema_pb2.INT
+    assert (label.int_domain.min, label.int_domain.max, label.int_domain.is_categorical) == (1, 9, True)
+    assert label_classes(schema, "big_tipper") == ("1", "4", "9")
+
+
+def test_the_configs_classes_win_over_the_inferred_ones(inferred, tiny_dataset_config):
+    config = _with_task(tiny_dataset_config, "multiclass", classes=["b", "a", "c"])
+
+    schema = curate_schema(inferred, config, classes=["a", "b"])
+
+    assert label_classes(schema, "big_tipper") == ("b", "a", "c")
+
+
+def test_a_multiclass_label_without_classes_is_refused(inferred, tiny_dataset_config):
+    with pytest.raises(DataError, match="label 'big_tipper': no classes to record"):
+        curate_schema(inferred, _with_task(tiny_dataset_config, "multiclass"))
+
+
+@pytest.mark.parametrize(
+    ("values", "classes"),
+    [(["3", "10", "2", "3"], ["2", "3", "10"]), (["b", "a", "10"], ["10", "a", "b"])],
+)
+def test_inferred_classes_sort_integers_numerically_and_text_as_text(values, classes):
+    assert infer_classes(values) == classes
+
+
+def test_an_unseen_string_class_is_an_anomaly(tfdv, tiny_dataset_config):
+    frame = pd.DataFrame({"fare": [1.0, 2.0, 3.0], "species": ["a", "b", "a"]})
+    schema = curate_schema(
+        tfdv.infer_schema(tfdv.generate_statistics_from_dataframe(frame)),
+        _renamed_label(tiny_dataset_config, "species"),
+        classes=["a", "b"],
+    )
+    unseen = tfdv.generate_statistics_from_dataframe(frame.assign(species=["a", "c", "b"]))
+
+    anomalies = tfdv.validate_statistics(unseen, schema, environment=SchemaEnvironment.TRAINING)
+
+    assert list(anomalies.anomaly_info) == ["species"]
+
+
+def _renamed_label(tiny_dataset_config, name):
+    config = tiny_dataset_config(features={"numeric": ["fare"]}, evaluation={"slice_features": []})
+    label = config.label.model_copy(update={"name": name, "task": Task.MULTICLASS, "expression": ""})
+    return config.model_copy(update={"label": label})
