@@ -7,7 +7,8 @@ on them, so they never change.
 
 from __future__ import annotations
 
-import tensorflow_model_analysis as tfma
+import json
+
 from tfx.components import (
     CsvExampleGen,
     Evaluator,
@@ -26,7 +27,8 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ComponentId
+from ml_lifecycle.base.contracts import ComponentId, Task
+from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.components.anomaly_gate.component import AnomalyGate
 from ml_lifecycle.components.baseline_resolver.strategy import (
     BaselineStatisticsStrategy,
@@ -34,53 +36,34 @@ from ml_lifecycle.components.baseline_resolver.strategy import (
     PushedModelStrategy,
 )
 from ml_lifecycle.components.concept_drift.component import ConceptDriftCheck
+from ml_lifecycle.components.concept_drift.core import LOWER_IS_BETTER as CONCEPT_LOWER_IS_BETTER
 from ml_lifecycle.components.drift_validator.component import DriftValidator
 from ml_lifecycle.components.model_check.component import ModelCheck
+from ml_lifecycle.components.training_window.strategy import TrainingWindowStrategy
 from ml_lifecycle.components.versioned_pusher import executor as versioned_pusher_executor
 from ml_lifecycle.config.project import PipelineConfig
+from ml_lifecycle.datasets.schema_file import label_classes, read_schema
 from ml_lifecycle.models.features import custom_config_for
+from ml_lifecycle.pipeline.eval_config import eval_config
 
 # `tfx.v1` is avoided on purpose: importing it loads google.cloud.aiplatform (~6 s per process).
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA config: overall and per-feature slices; absolute and change thresholds on one metric."""
-    thresholds = config.evaluation
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": thresholds.min_value}),
-        # Ignored on the first run, when no blessed baseline exists yet.
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -thresholds.max_drop},
-        ),
-    )
-    metrics = [
-        tfma.MetricConfig(class_name="ExampleCount"),
-        tfma.MetricConfig(class_name="BinaryAccuracy"),
-        tfma.MetricConfig(class_name="AUC"),
-        tfma.MetricConfig(class_name="Calibration"),
-        tfma.MetricConfig(class_name="MeanLabel"),
-        tfma.MetricConfig(class_name="MeanPrediction"),
-        tfma.MetricConfig(class_name="CalibrationPlot"),
-    ]
-    # Thresholds gate on the overall slice only: small slices (one hour, cash-only payments
-    # where nobody tips) have undefined or noisy AUCs and would veto every model.
-    overall_threshold = tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
-    for metric in metrics:
-        if metric.class_name == thresholds.metric:
-            metric.per_slice_thresholds.append(overall_threshold)
-    if not any(m.class_name == thresholds.metric for m in metrics):
-        metrics.append(
-            tfma.MetricConfig(class_name=thresholds.metric, per_slice_thresholds=[overall_threshold])
+def dataset_classes(config: PipelineConfig) -> tuple[str, ...]:
+    """A multiclass dataset's classes: the YAML's `label.classes`, else the curated schema's."""
+    dataset = config.dataset
+    if dataset.label.task is not Task.MULTICLASS:
+        return ()
+    if dataset.label.classes:
+        return tuple(dataset.label.classes)
+    schema_file = dataset.resolve_schema()
+    classes = label_classes(read_schema(schema_file), dataset.label.name) if schema_file else ()
+    if not classes:
+        raise ConfigError(
+            f"label {dataset.label.name!r} is multiclass but neither label.classes nor the schema "
+            f"({schema_file or 'none configured'}) lists its classes; run `lifecycle schema bootstrap`"
         )
-    slices = [tfma.SlicingSpec()] + [
-        tfma.SlicingSpec(feature_keys=[name]) for name in config.dataset.evaluation.slice_features
-    ]
-    return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name=SERVING_SIGNATURE, label_key=config.dataset.label.name)],
-        slicing_specs=slices,
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
-    )
+    return classes
 
 
 def example_gen_component(config: PipelineConfig, span: int) -> CsvExampleGen:
@@ -110,6 +93,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     prove no rows were lost, and picks the Beam mode when `beam.mode` is auto."""
     dataset = config.dataset
     training = config.training
+    classes = dataset_classes(config)
 
     # Reads the span's CSV files and hashes them into train/eval splits.
     example_gen = example_gen_component(config, span)
@@ -161,6 +145,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         statistics=statistics_gen.outputs["statistics"],
         expected_num_examples=span_rows,
         drift_report=drift_validator.outputs["report"],
+        **({"label": dataset.label.name, "label_classes_json": json.dumps(list(classes))} if classes else {}),
     ).with_id(ComponentId.ANOMALY_GATE.value)
 
     # The model now serving (trained on another span) and its evaluation at blessing.
@@ -172,20 +157,42 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     ).with_id(ComponentId.PUSHED_MODEL_RESOLVER.value)
 
     # Concept drift: the serving model's metric on this labelled span vs at its blessing.
+    concept_metric = config.drift.concept_metric_for(config.task)
     concept_drift_check = ConceptDriftCheck(
         examples=example_gen.outputs["examples"],
         pushed_model=pushed_model_resolver.outputs["model"],
         blessing_evaluation=pushed_model_resolver.outputs["evaluation"],
         label=dataset.label.name,
-        metric=config.drift.concept_metric,
-        max_drop=config.drift.concept_max_drop,
+        metric=concept_metric,
+        max_drop=(
+            config.drift.concept_max_relative_increase
+            if concept_metric in CONCEPT_LOWER_IS_BETTER
+            else config.drift.concept_max_drop
+        ),
     ).with_id(ComponentId.CONCEPT_DRIFT_CHECK.value)
 
-    custom_config = custom_config_for(dataset, training)
+    custom_config = custom_config_for(dataset, training, classes)
+
+    # The spans the model learns from: span-N+1 .. span as earlier runs ingested them, this span
+    # from this run's example_gen; spans never ingested are skipped with a warning in the run log.
+    # Without a window (N = 1) Transform reads this run's examples directly.
+    training_window_resolver = None
+    training_examples = example_gen.outputs["examples"]
+    if training.window_spans > 1:
+        training_window_resolver = Resolver(
+            strategy_class=TrainingWindowStrategy,
+            config={
+                "span": span,
+                "window_spans": training.window_spans,
+                "pipeline_name": config.pipeline_name,
+            },
+            examples=example_gen.outputs["examples"],
+        ).with_id(ComponentId.TRAINING_WINDOW_RESOLVER.value)
+        training_examples = training_window_resolver.outputs["examples"]
 
     # Feature engineering shared by training and serving.
     transform = Transform(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         schema=schema_node.outputs["schema"],
         preprocessing_fn="ml_lifecycle.models.preprocessing.preprocessing_fn",
         custom_config=custom_config,
@@ -222,7 +229,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         example_splits=["eval"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=eval_config(config),
+        eval_config=eval_config(config, classes),
     ).with_id(ComponentId.EVALUATOR.value)
 
     # Loads the SavedModel, replays warmup requests built from real examples, stamps them in.
@@ -260,6 +267,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
             anomaly_gate,
             pushed_model_resolver,
             concept_drift_check,
+            *((training_window_resolver,) if training_window_resolver is not None else ()),
             transform,
             trainer,
             baseline_resolver,

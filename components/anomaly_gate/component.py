@@ -6,6 +6,7 @@ fails the run (and so stops Transform and Trainer, which are ordered after it) w
 any, when rows were lost, or when the data drifted under the `block` drift policy.
 """
 
+import json
 import os
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -25,6 +26,9 @@ def AnomalyGate(
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     expected_num_examples: Parameter[int] = 0,
+    label: Parameter[str] = "",
+    # Multiclass: the schema's classes as JSON (a list parameter is not a TFX primitive).
+    label_classes_json: Parameter[str] = "[]",
     drift_report: InputArtifact[DriftReport] = None,
 ) -> None:
     splits = artifact_utils.decode_split_names(statistics.split_names)
@@ -45,7 +49,14 @@ def AnomalyGate(
             policy=drift_report.get_string_custom_property(Prop.POLICY),
             summary=drift_report.get_string_custom_property(Prop.SUMMARY),
         )
-    check_gate(anomalies_by_split, statistics_by_split, expected_num_examples, drift)
+    check_gate(
+        anomalies_by_split,
+        statistics_by_split,
+        expected_num_examples,
+        drift,
+        label=label,
+        classes=json.loads(label_classes_json),
+    )
 
 
 def _read_binary(path: str) -> anomalies_pb2.Anomalies:

@@ -70,6 +70,42 @@ def count_examples(
     }
 
 
+def unknown_label_classes(
+    statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+    label: str,
+    classes: list[str],
+) -> list[FeatureAnomaly]:
+    """Multiclass labels outside the schema's classes, per split, from the label's value counts
+    (TFDV checks an integer label's range only, so a class inside the range but unknown to the
+    model would otherwise reach the Trainer)."""
+    if not classes:
+        return []
+    known = set(classes)
+    found = []
+    for split, statistics in sorted(statistics_by_split.items()):
+        for dataset in statistics.datasets:
+            for feature in dataset.features:
+                if feature.path.step[-1:] != [label] and feature.name != label:
+                    continue
+                values = [b.label for b in feature.string_stats.rank_histogram.buckets]
+                values += [v.value for v in feature.string_stats.top_values]
+                unknown = sorted({v for v in values if v not in known})
+                if unknown:
+                    found.append(
+                        FeatureAnomaly(
+                            split=split,
+                            feature=label,
+                            severity="ERROR",
+                            reasons=("UNKNOWN_LABEL_CLASS",),
+                            description=(
+                                f"label classes {unknown} are not among the schema's classes {classes} "
+                                "(add them to label.classes and bootstrap the schema again)"
+                            ),
+                        )
+                    )
+    return found
+
+
 class BlockedByDriftError(RuntimeError):
     """Data drift beyond the schema's thresholds under the `block` policy."""
 
@@ -90,6 +126,8 @@ def check_gate(
     statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
     expected_num_examples: int,
     drift: DriftOutcome | None = None,
+    label: str = "",
+    classes: list[str] | None = None,
 ) -> dict[str, int]:
     """Raises when any split has anomalies, rows went missing, or drift is blocked; returns
     examples per split."""
@@ -104,6 +142,12 @@ def check_gate(
         anomaly
         for split, anomalies in sorted(anomalies_by_split.items())
         for anomaly in feature_anomalies(split, anomalies)
+    ]
+    flagged = {(anomaly.split, anomaly.feature) for anomaly in found}
+    found += [
+        anomaly
+        for anomaly in unknown_label_classes(statistics_by_split, label, list(classes or []))
+        if (anomaly.split, anomaly.feature) not in flagged
     ]
     if found:
         raise DataAnomaliesError(format_report(found))

@@ -15,13 +15,20 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, ConceptVerdict, Prop
+from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, ConceptVerdict, Prop, Task
+from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.components.artifacts import ConceptDriftReport
 from ml_lifecycle.components.concept_drift.core import check_concept_drift
 from ml_lifecycle.components.spans import artifact_span
 
-# TFMA's metric names for the metrics the check supports.
-TFMA_NAMES = {"auc": "auc", "binary_accuracy": "binary_accuracy"}
+# TFMA's metric names for the metrics the check supports (as the Evaluator's config names them).
+TFMA_NAMES = {
+    "auc": "auc",
+    "binary_accuracy": "binary_accuracy",
+    "accuracy": "sparse_categorical_accuracy",
+    "rmse": "root_mean_squared_error",
+    "mae": "mean_absolute_error",
+}
 
 
 def _blessing_metric(evaluation, metric: str) -> float:
@@ -40,15 +47,42 @@ def _blessing_metric(evaluation, metric: str) -> float:
     raise ValueError(f"the blessing evaluation at {evaluation.uri} has no overall {metric}")
 
 
+def _model_description(model_dir: str) -> ModelDescription:
+    path = os.path.join(model_dir, ArtifactFile.MODEL_DESCRIPTION)
+    if not tf.io.gfile.exists(path):
+        return ModelDescription()  # pushed before models described themselves: binary
+    return ModelDescription.from_json(io_utils.read_string_file(path))
+
+
+def _label_values(serialized: tf.Tensor, label: str, description: ModelDescription) -> np.ndarray:
+    """The label of each example as the metric reads it: 0/1, a class index, or a float."""
+    if description.task is Task.REGRESSION:
+        spec = tf.io.FixedLenFeature([], tf.float32, default_value=0.0)
+        return tf.io.parse_example(serialized, {label: spec})[label].numpy()
+    if description.task is Task.BINARY:
+        spec = tf.io.FixedLenFeature([], tf.int64, default_value=0)
+        return tf.io.parse_example(serialized, {label: spec})[label].numpy()
+    # Multiclass classes may be strings or integers; both are matched as text.
+    values = tf.io.parse_example(serialized, {label: tf.io.VarLenFeature(tf.string)})[label]
+    try:
+        text = tf.sparse.to_dense(values, default_value=b"").numpy().ravel()
+    except tf.errors.InvalidArgumentError:
+        ints = tf.io.parse_example(serialized, {label: tf.io.VarLenFeature(tf.int64)})[label]
+        text = np.array([str(v).encode() for v in tf.sparse.to_dense(ints).numpy().ravel()])
+    index = {value.encode(): position for position, value in enumerate(description.classes)}
+    return np.array([index.get(value, -1) for value in text])
+
+
 def _labels_and_scores(model_dir: str, examples, label: str) -> tuple[np.ndarray, np.ndarray]:
     serve = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
+    description = _model_description(model_dir)
     labels, scores = [], []
     for split in artifact_utils.decode_split_names(examples.split_names):
         files = sorted(glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))
         for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1024):
-            parsed = tf.io.parse_example(batch, {label: tf.io.FixedLenFeature([], tf.int64, default_value=0)})
-            labels.append(parsed[label].numpy())
-            scores.append(next(iter(serve(examples=batch).values())).numpy().ravel())
+            labels.append(_label_values(batch, label, description))
+            output = next(iter(serve(examples=batch).values())).numpy()
+            scores.append(output if description.task is Task.MULTICLASS else output.ravel())
     return np.concatenate(labels), np.concatenate(scores)
 
 

@@ -34,7 +34,26 @@ def binary_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0
     return float(np.mean((np.asarray(scores).ravel() > threshold) == labels))
 
 
-METRICS = {"auc": roc_auc, "binary_accuracy": binary_accuracy}
+def accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Multiclass accuracy: `labels` are class indices, `scores` one row of K scores per example."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return float(np.mean(np.argmax(scores.reshape(len(scores), -1), axis=1) == np.asarray(labels).ravel()))
+
+
+def rmse(labels: np.ndarray, scores: np.ndarray) -> float:
+    errors = np.asarray(scores, dtype=np.float64).ravel() - np.asarray(labels, dtype=np.float64).ravel()
+    return float(np.sqrt(np.mean(errors**2)))
+
+
+def mae(labels: np.ndarray, scores: np.ndarray) -> float:
+    errors = np.asarray(scores, dtype=np.float64).ravel() - np.asarray(labels, dtype=np.float64).ravel()
+    return float(np.mean(np.abs(errors)))
+
+
+METRICS = {"auc": roc_auc, "binary_accuracy": binary_accuracy, "accuracy": accuracy, "rmse": rmse, "mae": mae}
+# Errors grow as the model gets worse, and their scale is the label's: their allowance is a
+# fraction of the blessed value rather than an absolute drop.
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 
 
 @dataclass(frozen=True)
@@ -42,11 +61,21 @@ class ConceptDriftResult:
     metric: str
     blessed_value: float  # the pushed model's metric at blessing (its own eval split)
     current_value: float  # the same model's metric on the new span
-    max_drop: float
+    max_drop: float  # absolute for auc and accuracies; a fraction of the blessed value for rmse/mae
     examples: int
 
     @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+    @property
     def drop(self) -> float:
+        """How much worse the model got (positive = worse): absolute for scores, relative to the
+        blessed value for errors."""
+        if self.lower_is_better:
+            if self.blessed_value == 0:
+                return 0.0 if self.current_value == 0 else float("inf")
+            return (self.current_value - self.blessed_value) / self.blessed_value
         return self.blessed_value - self.current_value
 
     @property
@@ -58,10 +87,14 @@ class ConceptDriftResult:
 
     def summary(self) -> str:
         verdict = "CONCEPT DRIFT" if self.drifted else "no concept drift"
+        change = (
+            f"up {self.drop:+.1%}, allowed {self.max_drop:.0%}"
+            if self.lower_is_better
+            else f"drop {self.drop:+.4f}, allowed {self.max_drop}"
+        )
         return (
             f"{verdict}: {self.metric} of the pushed model {self.blessed_value:.4f} at blessing -> "
-            f"{self.current_value:.4f} on this span ({self.examples} examples; drop "
-            f"{self.drop:+.4f}, allowed {self.max_drop})"
+            f"{self.current_value:.4f} on this span ({self.examples} examples; {change})"
         )
 
 

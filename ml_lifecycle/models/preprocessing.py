@@ -1,11 +1,21 @@
-"""Transform's `preprocessing_fn`: dataset-agnostic, driven by the feature types in custom_config."""
+"""Transform's `preprocessing_fn`: dataset-agnostic, driven by the feature types in custom_config.
+
+Inputs are keyed by the users' column names (tf.Example keys may be any text); outputs by
+`transformed_name`, identifiers TF accepts as op and Keras input names. The label becomes what
+the task's loss reads: 0/1 (binary), the class index in `classes` order (multiclass), a float
+(regression).
+"""
 
 from __future__ import annotations
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.models.features import FeatureSpec, transformed_name
+
+# A class outside `classes` maps here; the anomaly gate stops such a span before Transform.
+UNKNOWN_CLASS = -1
 
 
 def fill_in_missing(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
@@ -15,6 +25,26 @@ def fill_in_missing(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     default_value = "" if x.dtype == tf.string else 0
     dense = tf.sparse.to_dense(tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]), default_value)
     return tf.squeeze(dense, axis=1)
+
+
+def class_index(label: tf.Tensor, classes: tuple[str, ...]) -> tf.Tensor:
+    """Class values (strings, or integers compared as their text) -> their index in `classes`."""
+    text = label if label.dtype == tf.string else tf.strings.as_string(label)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(classes)), tf.range(len(classes), dtype=tf.int64)
+        ),
+        default_value=UNKNOWN_CLASS,
+    )
+    return table.lookup(text)
+
+
+def transformed_label(label: tf.Tensor, spec: FeatureSpec) -> tf.Tensor:
+    if spec.task is Task.MULTICLASS:
+        return class_index(label, spec.classes)
+    if spec.task is Task.REGRESSION:
+        return tf.cast(label, tf.float32)
+    return tf.cast(label, tf.int64)
 
 
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
@@ -36,5 +66,5 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
         outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
             fill_in_missing(inputs[key]), top_k=spec.vocab_size, num_oov_buckets=spec.oov_buckets
         )
-    outputs[transformed_name(spec.label)] = tf.cast(fill_in_missing(inputs[spec.label]), tf.int64)
+    outputs[transformed_name(spec.label)] = transformed_label(fill_in_missing(inputs[spec.label]), spec)
     return outputs

@@ -191,11 +191,21 @@ def compile_kubeflow_v2(
 
     from ml_lifecycle.pipeline.pipeline import create_pipeline
 
+    notes = []
+    if config.training.window_spans > 1:
+        # The window is a Python strategy over MLMD, and the nearest query KFP can express (the
+        # latest Examples of any producer) could hand Transform its own earlier output.
+        notes.append(
+            f"training.window_spans {config.training.window_spans} -> 1: Kubeflow v2 cannot resolve a "
+            "window of spans; the model trains on this span only"
+        )
+        training = config.training.model_copy(update={"window_spans": 1})
+        config = config.model_copy(update={"training": training})
     pipeline = create_pipeline(config, span, span_rows)
     # The cluster's orchestrator records metadata in its own store.
     pipeline.metadata_connection_config = None
     _relocate(pipeline, config)
-    notes = _substitute_resolvers(pipeline)
+    notes += _substitute_resolvers(pipeline)
     if not span_rows:
         notes.append(f"span {span}: row count unknown here, the anomaly gate's row check is off")
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(

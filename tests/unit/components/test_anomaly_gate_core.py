@@ -14,6 +14,7 @@ from ml_lifecycle.components.anomaly_gate.core import (
     count_examples,
     feature_anomalies,
     format_report,
+    unknown_label_classes,
 )
 
 # Two feature anomalies (one with a top-level description, one described only by its reasons)
@@ -164,3 +165,52 @@ def test_expected_zero_disables_the_count_check():
     clean = {"train": anomalies_pb2.Anomalies(), "eval": anomalies_pb2.Anomalies()}
 
     assert check_gate(clean, STATISTICS, expected_num_examples=0) == {"train": 6, "eval": 3}
+
+
+# --- multiclass labels outside the schema's classes -------------------------------------------
+
+
+def _label_statistics(
+    values: list[str], label: str = "species"
+) -> statistics_pb2.DatasetFeatureStatisticsList:
+    statistics = text_format.Parse(
+        f'datasets {{ num_examples: 3 features {{ path {{ step: "{label}" }} string_stats {{ }} }} }}',
+        statistics_pb2.DatasetFeatureStatisticsList(),
+    )
+    histogram = statistics.datasets[0].features[0].string_stats.rank_histogram
+    for rank, value in enumerate(values):
+        histogram.buckets.add(low_rank=rank, high_rank=rank, label=value, sample_count=1)
+    return statistics
+
+
+def test_a_label_class_outside_the_classes_stops_the_run():
+    statistics = {"train": _label_statistics(["1", "7"]), "eval": _label_statistics(["1"])}
+
+    with pytest.raises(DataAnomaliesError, match=r"\[train\] feature 'species': label classes \['7'\]"):
+        check_gate({}, statistics, 0, label="species", classes=["1", "2", "9"])
+
+
+def test_known_classes_pass_the_gate():
+    statistics = {"train": _label_statistics(["2", "9"]), "eval": _label_statistics(["1"])}
+
+    assert check_gate({}, statistics, 0, label="species", classes=["1", "2", "9"]) == {"train": 3, "eval": 3}
+
+
+def test_unknown_classes_are_found_per_split():
+    statistics = {"train": _label_statistics(["a"]), "eval": _label_statistics(["z", "y"])}
+
+    found = unknown_label_classes(statistics, "species", ["a", "b"])
+
+    assert [(f.split, f.reasons) for f in found] == [("eval", ("UNKNOWN_LABEL_CLASS",))]
+    assert "['y', 'z']" in found[0].description
+
+
+def test_a_label_tfdv_already_flagged_is_reported_once(anomalies):
+    flagged = anomalies_pb2.Anomalies()
+    flagged.anomaly_info["species"].description = "Examples contain values missing from the schema: z"
+    statistics = {"train": _label_statistics(["z"])}
+
+    with pytest.raises(DataAnomaliesError) as raised:
+        check_gate({"train": flagged}, statistics, 0, label="species", classes=["a"])
+
+    assert str(raised.value).startswith("1 anomaly against the curated schema")

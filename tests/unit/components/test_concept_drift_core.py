@@ -7,13 +7,16 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import accuracy_score, mean_absolute_error, mean_squared_error, roc_auc_score
 
 from ml_lifecycle.components.concept_drift.core import (
     METRICS,
     ConceptDriftResult,
+    accuracy,
     binary_accuracy,
     check_concept_drift,
+    mae,
+    rmse,
     roc_auc,
 )
 
@@ -72,7 +75,52 @@ def test_binary_accuracy_counts_scores_above_the_threshold_as_positive():
 
 
 def test_the_metrics_offered_by_name():
-    assert METRICS == {"auc": roc_auc, "binary_accuracy": binary_accuracy}
+    assert METRICS == {
+        "auc": roc_auc,
+        "binary_accuracy": binary_accuracy,
+        "accuracy": accuracy,
+        "rmse": rmse,
+        "mae": mae,
+    }
+
+
+# --- multiclass and regression metrics --------------------------------------------------------
+
+
+def test_multiclass_accuracy_matches_scikit_learn_on_the_arg_max():
+    rng = np.random.default_rng(3)
+    scores = rng.dirichlet(np.ones(4), size=200)
+    labels = rng.integers(0, 4, size=200)
+
+    assert accuracy(labels, scores) == pytest.approx(accuracy_score(labels, scores.argmax(axis=1)))
+
+
+def test_an_unknown_class_index_never_counts_as_correct():
+    scores = np.array([[0.9, 0.1], [0.2, 0.8]])
+
+    assert accuracy(np.array([-1, 1]), scores) == 0.5
+
+
+def test_regression_errors_match_scikit_learn():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(100, 20, size=300)
+    predicted = truth + rng.normal(0, 5, size=300)
+
+    assert rmse(truth, predicted) == pytest.approx(math.sqrt(mean_squared_error(truth, predicted)))
+    assert mae(truth, predicted) == pytest.approx(mean_absolute_error(truth, predicted))
+
+
+def test_an_error_metric_drifts_on_its_relative_increase():
+    worse = ConceptDriftResult("rmse", blessed_value=10.0, current_value=12.0, max_drop=0.1, examples=5)
+    slightly_worse = ConceptDriftResult(
+        "rmse", blessed_value=10.0, current_value=10.5, max_drop=0.1, examples=5
+    )
+    better = ConceptDriftResult("mae", blessed_value=4.0, current_value=3.0, max_drop=0.1, examples=5)
+
+    assert worse.drop == pytest.approx(0.2) and worse.drifted is True
+    assert "up +20.0%, allowed 10%" in worse.summary()
+    assert slightly_worse.drifted is False
+    assert better.drop == pytest.approx(-0.25) and better.drifted is False
 
 
 # --- the verdict ------------------------------------------------------------------------------

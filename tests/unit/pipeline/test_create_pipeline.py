@@ -10,6 +10,7 @@ import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx.components import SchemaGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import RESOLVER_CONFIG
 
 from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId
 from ml_lifecycle.components.baseline_resolver.strategy import LatestBlessedModelFromOtherSpanStrategy
@@ -18,7 +19,8 @@ from ml_lifecycle.config.dataset import load_dataset_config
 from ml_lifecycle.config.project import EvaluationThresholds, PipelineConfig, load_config
 from ml_lifecycle.models.features import FeatureSpec
 from ml_lifecycle.pipeline import pipeline as pipeline_module
-from ml_lifecycle.pipeline.pipeline import create_pipeline, eval_config
+from ml_lifecycle.pipeline.eval_config import eval_config
+from ml_lifecycle.pipeline.pipeline import create_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BIKES_YAML = REPO_ROOT / "tests" / "fixtures" / "bikes.yaml"
@@ -61,15 +63,21 @@ def _producer(component, key: str) -> tuple[str, str]:
     return channel.producer_component_id, channel.output_key
 
 
-def _assert_component_ids(pipeline, passed_components):
+def _expected_ids(window_spans: int) -> list[str]:
+    """Every node id; the window resolver only when the model learns from more than one span."""
+    return [i for i in COMPONENT_IDS if window_spans > 1 or i != ComponentId.TRAINING_WINDOW_RESOLVER]
+
+
+def _assert_component_ids(pipeline, passed_components, window_spans: int = 1):
     ids = [component.id for component in pipeline.components]
-    assert sorted(ids) == sorted(COMPONENT_IDS)
-    assert len(set(ids)) == len(ids) == len(COMPONENT_IDS)
+    expected = _expected_ids(window_spans)
+    assert sorted(ids) == sorted(expected)
+    assert len(set(ids)) == len(ids) == len(expected)
     # The order create_pipeline wires them in follows the data flow: every node comes after all
     # of its upstream nodes (the schema importer precedes StatisticsGen, which uses it; an
     # inferring SchemaGen follows it).
     passed = [component.id for component in passed_components[-1]]
-    assert sorted(passed) == sorted(COMPONENT_IDS)
+    assert sorted(passed) == sorted(expected)
     position = {component_id: i for i, component_id in enumerate(passed)}
     for component in pipeline.components:
         for upstream in component.upstream_nodes:
@@ -262,7 +270,7 @@ def test_evaluator_gets_the_eval_config(taxi_config):
         ["payment_type"],
     ]
     thresholded = _thresholded(passed)
-    assert list(thresholded) == ["Precision"]
+    assert list(thresholded) == ["ExampleCount", "Precision"]
     (per_slice,) = thresholded["Precision"]
     assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.75)
     assert per_slice.threshold.change_threshold.absolute.value == pytest.approx(-0.1)
@@ -294,7 +302,7 @@ def test_threshold_only_on_the_overall_slice(taxi_config):
     config = eval_config(taxi_config)
 
     thresholded = _thresholded(config)
-    assert list(thresholded) == ["AUC"]
+    assert list(thresholded) == ["ExampleCount", "AUC"]
     (per_slice,) = thresholded["AUC"]
     assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]  # the overall slice only
     assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
@@ -324,7 +332,7 @@ def test_threshold_follows_the_configured_metric_and_values(taxi_config):
 
     thresholded = _thresholded(eval_config(custom))
 
-    assert list(thresholded) == ["Precision"]
+    assert list(thresholded) == ["ExampleCount", "Precision"]
     (per_slice,) = thresholded["Precision"]
     assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
     assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.75)
@@ -403,6 +411,39 @@ def test_bikes_pipeline_is_wired_from_the_bikes_config(bikes_config, tmp_path):
     assert passed.model_specs[0].label_key == "long_ride"
 
 
-def test_module_exposes_fifteen_stable_ids():
-    assert len(COMPONENT_IDS) == len(set(COMPONENT_IDS)) == 15
+def test_module_exposes_sixteen_stable_ids():
+    assert len(COMPONENT_IDS) == len(set(COMPONENT_IDS)) == 16
     assert COMPONENT_IDS[0] == ComponentId.EXAMPLE_GEN and COMPONENT_IDS[-1] == ComponentId.PUSHER
+
+
+# --- the training window ----------------------------------------------------------------------
+
+
+def _windowed(config, window_spans):
+    return config.model_copy(
+        update={"training": config.training.model_copy(update={"window_spans": window_spans})}
+    )
+
+
+def test_a_window_feeds_transform_through_the_window_resolver(taxi_config, passed_components):
+    pipeline = create_pipeline(_windowed(taxi_config, 3), span=5, span_rows=10)
+    nodes = _by_id(pipeline)
+    resolver = nodes[ComponentId.TRAINING_WINDOW_RESOLVER.value]
+
+    _assert_component_ids(pipeline, passed_components, window_spans=3)
+    assert resolver.exec_properties[RESOLVER_CONFIG] == {
+        "span": 5,
+        "window_spans": 3,
+        "pipeline_name": "ml-lifecycle",
+    }
+    assert nodes["transform"].inputs["examples"].producer_component_id == resolver.id
+    # Evaluation and the checks stay on this span's examples.
+    for node_id in ("evaluator", "model_check", "concept_drift_check"):
+        assert nodes[node_id].inputs["examples"].producer_component_id == "example_gen", node_id
+
+
+def test_without_a_window_transform_reads_this_spans_examples(taxi_config):
+    nodes = _by_id(create_pipeline(taxi_config, span=5, span_rows=10))
+
+    assert ComponentId.TRAINING_WINDOW_RESOLVER.value not in nodes
+    assert nodes["transform"].inputs["examples"].producer_component_id == "example_gen"

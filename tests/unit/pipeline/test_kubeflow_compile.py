@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_lifecycle.base.contracts import COMPONENT_IDS
+from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.project import load_config
 from ml_lifecycle.pipeline.pipeline import create_pipeline
@@ -81,9 +81,13 @@ def test_spec_is_a_kfp_v2_pipeline_job(spec, config):
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == KUBEFLOW["pipeline_root"]
 
 
+# A window of spans does not compile for Kubeflow (the compile note says so): no window resolver.
+COMPILED_IDS = set(COMPONENT_IDS) - {ComponentId.TRAINING_WINDOW_RESOLVER.value}
+
+
 def test_every_component_is_a_task(spec):
     nodes = {_node_of(name) for name in _tasks(spec)}
-    assert nodes == set(COMPONENT_IDS)
+    assert nodes == COMPILED_IDS
 
 
 def test_task_dependencies_equal_the_local_dag(spec, config):
@@ -102,7 +106,7 @@ def test_every_container_runs_the_configured_image_through_tfx(spec):
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     containers = {label: e["container"] for label, e in executors.items() if "container" in e}
     # Every component except the resolvers (queries the KFP backend runs) is a container.
-    assert len(containers) == len(COMPONENT_IDS) - 3
+    assert len(containers) == len(COMPILED_IDS) - 3
     for container in containers.values():
         assert container["image"] == IMAGE
         assert container["command"][-1] == "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
@@ -177,7 +181,7 @@ def test_yaml_output(config, work):
     import yaml
 
     document = yaml.safe_load(compiled.path.read_text())
-    assert {_node_of(name) for name in document["root"]["dag"]["tasks"]} == set(COMPONENT_IDS)
+    assert {_node_of(name) for name in document["root"]["dag"]["tasks"]} == COMPILED_IDS
 
 
 def test_missing_image_and_root_are_named(work):
@@ -190,3 +194,15 @@ def test_missing_image_and_root_are_named(work):
 def test_unknown_output_suffix_is_rejected(config, work):
     with pytest.raises(ConfigError, match=r"expected a \.json or \.yaml file name"):
         compile_kubeflow_v2(config, SPAN, work / "spec.txt")
+
+
+def test_a_training_window_compiles_to_one_span_and_says_so(config, work):
+    windowed = config.model_copy(update={"training": config.training.model_copy(update={"window_spans": 3})})
+
+    compiled = compile_kubeflow_v2(windowed, SPAN, work / "spec" / "windowed.json", SPAN_ROWS)
+
+    assert {_node_of(name) for name in compiled.tasks} == COMPILED_IDS
+    assert compiled.notes[0] == (
+        "training.window_spans 3 -> 1: Kubeflow v2 cannot resolve a window of spans; the model trains "
+        "on this span only"
+    )

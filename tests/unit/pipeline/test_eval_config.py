@@ -1,0 +1,120 @@
+"""The Evaluator's config per task: its metrics, its label, and the gate in the metric's direction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tensorflow_model_analysis as tfma
+
+from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.config.evaluation import EvaluationThresholds
+from ml_lifecycle.config.project import load_config
+from ml_lifecycle.pipeline.eval_config import eval_config
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _config(tmp_path, task: Task, classes=(), evaluation=None):
+    config = load_config(REPO_ROOT / "lifecycle.yaml", overrides={"work_dir": str(tmp_path)})
+    dataset = config.dataset
+    label = dataset.label.model_copy(update={"task": task, "classes": list(classes), "expression": ""})
+    update = {"dataset": dataset.model_copy(update={"label": label})}
+    if evaluation is not None:
+        update["evaluation"] = evaluation
+    return config.model_copy(update=update)
+
+
+def _metric_names(config: tfma.EvalConfig) -> list[str]:
+    return [metric.class_name for spec in config.metrics_specs for metric in spec.metrics]
+
+
+def _gate(config: tfma.EvalConfig) -> tuple[str, tfma.MetricThreshold]:
+    (gated,) = [
+        (metric.class_name, metric.per_slice_thresholds[0].threshold)
+        for spec in config.metrics_specs
+        for metric in spec.metrics
+        if metric.per_slice_thresholds and metric.class_name != "ExampleCount"
+    ]
+    return gated
+
+
+@pytest.mark.parametrize("task", list(Task))
+def test_every_task_requires_evaluated_examples_on_the_overall_slice(tmp_path, task):
+    classes = ("a", "b") if task is Task.MULTICLASS else ()
+    config = eval_config(_config(tmp_path, task, classes), classes)
+
+    (counted,) = [m for s in config.metrics_specs for m in s.metrics if m.class_name == "ExampleCount"]
+    (per_slice,) = counted.per_slice_thresholds
+    assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
+    assert per_slice.threshold.value_threshold.lower_bound.value == 1
+
+
+def test_multiclass_reads_the_class_index_from_the_transform_signature(tmp_path):
+    config = eval_config(_config(tmp_path, Task.MULTICLASS, ["a", "b", "c"]), ("a", "b", "c"))
+
+    (spec,) = config.model_specs
+    assert (spec.signature_name, spec.label_key) == ("serving_default", "big_tipper_xf")
+    assert list(spec.preprocessing_function_names) == ["transform_features"]
+
+
+def test_multiclass_metrics_and_per_class_precision_recall_f1(tmp_path):
+    config = eval_config(_config(tmp_path, Task.MULTICLASS, ["a", "b", "c"]), ("a", "b", "c"))
+
+    assert _metric_names(config) == [
+        "ExampleCount",
+        "SparseCategoricalAccuracy",
+        "SparseCategoricalCrossentropy",
+        "MultiClassConfusionMatrixPlot",
+        "Precision",
+        "Recall",
+        "F1Score",
+    ]
+    per_class = config.metrics_specs[1]
+    assert list(per_class.binarize.class_ids.values) == [0, 1, 2]
+    assert per_class.aggregate.macro_average is True
+    assert dict(per_class.aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
+
+
+def test_multiclass_gates_on_accuracy_higher_is_better(tmp_path):
+    metric, threshold = _gate(eval_config(_config(tmp_path, Task.MULTICLASS, ["a", "b"]), ("a", "b")))
+
+    assert metric == "SparseCategoricalAccuracy"
+    assert threshold.value_threshold.lower_bound.value == pytest.approx(0.5)
+    assert threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    assert threshold.change_threshold.absolute.value == pytest.approx(-0.02)
+
+
+def test_regression_metrics_and_raw_label(tmp_path):
+    config = eval_config(_config(tmp_path, Task.REGRESSION))
+
+    assert [(s.label_key, list(s.preprocessing_function_names)) for s in config.model_specs] == [
+        ("big_tipper", [])
+    ]
+    assert _metric_names(config) == [
+        "ExampleCount",
+        "MeanAbsoluteError",
+        "MeanSquaredError",
+        "RootMeanSquaredError",
+        "MeanLabel",
+        "MeanPrediction",
+    ]
+
+
+def test_regression_gates_on_rmse_lower_is_better_relative_to_the_baseline(tmp_path):
+    metric, threshold = _gate(eval_config(_config(tmp_path, Task.REGRESSION)))
+
+    assert metric == "RootMeanSquaredError"
+    assert not threshold.HasField("value_threshold")  # no default bound: RMSE's scale is the label's
+    assert threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+    assert threshold.change_threshold.relative.value == pytest.approx(0.05)
+    assert not threshold.change_threshold.HasField("absolute")
+
+
+def test_a_ceiling_and_an_absolute_allowance_for_regression(tmp_path):
+    evaluation = EvaluationThresholds(max_value=12.5, max_drop=0.5)
+    metric, threshold = _gate(eval_config(_config(tmp_path, Task.REGRESSION, evaluation=evaluation)))
+
+    assert threshold.value_threshold.upper_bound.value == pytest.approx(12.5)
+    assert not threshold.value_threshold.HasField("lower_bound")
+    assert threshold.change_threshold.absolute.value == pytest.approx(0.5)
