@@ -6,10 +6,11 @@ green) changes at run time through `lifecycle rollout`; the values here are only
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ml_lifecycle.config.strict import StrictModel
 
@@ -37,7 +38,7 @@ ALERT_METRICS = (
     "latency_p99_seconds",
     "input_missing_fraction",  # the most-missing feature's share; `:<feature>` for one feature
     "input_out_of_schema_fraction",  # rows with any value outside the SERVING schema; `:<feature>`
-    "score_mean",
+    "score_mean",  # binary P(class 1), multiclass top-class probability, regression the value
     "deferred_fraction",
     "shadow_agreement",  # share of shadow answers agreeing with the live one
     "shadow_abs_diff_mean",
@@ -77,14 +78,35 @@ class MonitoringConfig(StrictModel):
     # Input/output metrics are computed over the last `window` requests' rows.
     window: int = Field(1000, ge=1)
     alerts: list[AlertRule] = Field(default_factory=list)
+    # Bucket edges of a regression model's `lifecycle_serving_prediction` histogram, increasing.
+    # Empty: chosen once per model from its first predictions (see observability/outputs.py).
+    prediction_buckets: list[float] = Field(default_factory=list)
+
+    @field_validator("prediction_buckets")
+    @classmethod
+    def _increasing(cls, value: list[float]) -> list[float]:
+        if any(not math.isfinite(edge) for edge in value):
+            raise ValueError(f"serving.monitoring.prediction_buckets: edges must be finite, got {value}")
+        if any(low >= high for low, high in zip(value, value[1:], strict=False)):
+            raise ValueError(f"serving.monitoring.prediction_buckets: edges must increase, got {value}")
+        return value
 
 
 class HumanReviewConfig(StrictModel):
-    # assist: return every prediction and flag it for review; partial: defer predictions whose
-    # score falls inside [defer_low, defer_high]; full: no human in the loop.
+    """Which predictions a person reviews (serving/review_rule.py applies it per task).
+
+    assist: return every prediction and flag it for review; full: no human in the loop; partial:
+    defer the uncertain ones, by the model's task: binary, a score inside [defer_low, defer_high];
+    multiclass, a top-class probability below `min_confidence`; regression, a value inside
+    `value_band` (without a band a regression model defers nothing).
+    """
+
     automation: Literal["assist", "partial", "full"] = "full"
     defer_low: float = 0.4
     defer_high: float = 0.6
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    # [low, high] in the label's units, edges inside; None: no band.
+    value_band: tuple[float, float] | None = None
     # SQLite file holding the review queue; default <work_dir>/review/queue.sqlite.
     queue_path: str = ""
 
@@ -95,6 +117,13 @@ class HumanReviewConfig(StrictModel):
     def _band(self) -> HumanReviewConfig:
         if not 0.0 <= self.defer_low <= self.defer_high <= 1.0:
             raise ValueError("serving.review: need 0 <= defer_low <= defer_high <= 1")
+        if self.value_band is not None:
+            low, high = self.value_band
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ValueError(
+                    "serving.review.value_band: expected [low, high] with low <= high, "
+                    f"got {list(self.value_band)}"
+                )
         return self
 
 

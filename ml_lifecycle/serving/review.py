@@ -1,9 +1,9 @@
-"""Human in the loop: which predictions a person reviews, the durable review queue, and its export
-as a span the pipeline ingests.
+"""Human in the loop: the durable review queue, and its export as a span the pipeline ingests.
 
-`serving.review.automation` sets the degree of automation: `assist` returns every prediction and
-flags it for review; `partial` defers (answers `deferred`, queues) the predictions whose score
-falls inside [defer_low, defer_high]; `full` leaves people out.
+The server queues the predictions the review rule (`review_rule.py`, `serving.review`) flagged
+or deferred. An item records the model's task, the number the rule judged (`score`: binary
+P(class 1), multiclass the top class's probability, regression the value) and a classifier's
+predicted class; its label follows the task: 0/1, a class, a number.
 
 The queue is one SQLite file in WAL mode: the server adds items from many threads while
 `lifecycle review` lists, labels and exports from another process. Each thread has its own
@@ -13,18 +13,19 @@ connection; a busy timeout makes concurrent writers wait rather than fail.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import DataError, LifecycleError, UsageError
 from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.config.serving import HumanReviewConfig
 from ml_lifecycle.datasets.span_files import as_float_text, cell, span_dir, write_csv_rows, write_span
 
 # Other connections may hold the write lock briefly (one insert); wait rather than fail.
@@ -38,39 +39,16 @@ CREATE TABLE IF NOT EXISTS review_items (
     features TEXT NOT NULL,          -- JSON object of raw features, as the request sent them
     score REAL NOT NULL,
     deferred INTEGER NOT NULL,       -- 1: the caller got no prediction, only `deferred`
-    label INTEGER,                   -- the human's label; NULL while pending
+    label INTEGER,                   -- the human's label (0/1, a class, a number); NULL while pending
     labelled_s REAL,
-    exported_span INTEGER            -- the span this item went into; NULL until exported
+    exported_span INTEGER,           -- the span this item went into; NULL until exported
+    task TEXT NOT NULL DEFAULT 'binary',
+    top_class TEXT                   -- classifiers: the predicted class
 );
 CREATE INDEX IF NOT EXISTS review_items_pending ON review_items (label, id);
 """
-
-
-@dataclass(frozen=True)
-class ReviewDecision:
-    deferred: bool  # answer `deferred` instead of the prediction, and queue it
-    flagged: bool  # queue it for review (deferred ones always are)
-
-
-def decide(score: float, config: HumanReviewConfig) -> ReviewDecision:
-    """What human review does with one prediction's score under the configured automation."""
-    if config.automation == "assist":
-        return ReviewDecision(deferred=False, flagged=True)
-    if config.automation == "partial":
-        deferred = config.defer_low <= score <= config.defer_high
-        return ReviewDecision(deferred=deferred, flagged=deferred)
-    return ReviewDecision(deferred=False, flagged=False)
-
-
-def review_marks(scores: Iterable[float], config: HumanReviewConfig) -> dict[str, list[bool]] | None:
-    """The `review` key of a response: per row, deferred and flagged; None under full automation."""
-    if config.automation == "full":
-        return None
-    decisions = [decide(float(score), config) for score in scores]
-    return {
-        "deferred": [decision.deferred for decision in decisions],
-        "flagged": [decision.flagged for decision in decisions],
-    }
+# Columns added after the first queues were written: (name, definition) for ALTER TABLE.
+_ADDED_COLUMNS = (("task", "TEXT NOT NULL DEFAULT 'binary'"), ("top_class", "TEXT"))
 
 
 class ReviewItemNotFoundError(LifecycleError, ValueError):
@@ -78,7 +56,7 @@ class ReviewItemNotFoundError(LifecycleError, ValueError):
 
 
 class InvalidLabelError(LifecycleError, ValueError):
-    """A label that the dataset's 0/1 label column cannot hold."""
+    """A label that the item's task cannot hold (binary 0/1, a class, a number)."""
 
 
 class NothingToExportError(LifecycleError, ValueError):
@@ -98,12 +76,22 @@ class ReviewItem:
     features: dict[str, object]
     score: float
     deferred: bool
-    label: int | None
+    label: int | float | str | None  # binary 0/1, multiclass the class, regression the value
     labelled_s: float | None
     exported_span: int | None
+    task: Task = Task.BINARY
+    top_class: str | None = None  # classifiers: the predicted class
+
+    @property
+    def top_probability(self) -> float | None:
+        """Multiclass: the predicted class's probability (what `score` holds)."""
+        return self.score if self.task is Task.MULTICLASS else None
 
     def to_json(self) -> dict:
         return {
+            "task": self.task.value,
+            "top_class": self.top_class,
+            "top_probability": self.top_probability,
             "id": self.id,
             "created_s": self.created_s,
             "model": self.model,
@@ -126,15 +114,43 @@ class ReviewQueue:
         self._local = threading.local()
         # executescript commits on its own; IF NOT EXISTS makes concurrent creation harmless.
         self._connection().executescript(_SCHEMA)
+        self._add_new_columns()
 
-    def add(self, model: str, version: int, features: dict, score: float, deferred: bool) -> int:
-        """Queues one prediction for review; returns its id."""
+    def _add_new_columns(self) -> None:
+        """A queue written before the task columns existed gets them (its items are binary)."""
+        with self._transaction() as connection:
+            present = {row[1] for row in connection.execute("PRAGMA table_info(review_items)")}
+            for name, definition in _ADDED_COLUMNS:
+                if name not in present:
+                    connection.execute(f"ALTER TABLE review_items ADD COLUMN {name} {definition}")
+
+    def add(
+        self,
+        model: str,
+        version: int,
+        features: dict,
+        score: float,
+        deferred: bool,
+        task: Task = Task.BINARY,
+        top_class: str | None = None,
+    ) -> int:
+        """Queues one prediction for review; returns its id. `score` is the number the review rule
+        judged (see the module docstring), `top_class` a classifier's predicted class."""
         text = json.dumps(features, default=_json_default, sort_keys=True)
         with self._transaction() as connection:
             cursor = connection.execute(
-                "INSERT INTO review_items (created_s, model, version, features, score, deferred) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), model, int(version), text, float(score), int(bool(deferred))),
+                "INSERT INTO review_items (created_s, model, version, features, score, deferred, task, "
+                "top_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    model,
+                    int(version),
+                    text,
+                    float(score),
+                    int(bool(deferred)),
+                    Task(task).value,
+                    top_class,
+                ),
             )
             return int(cursor.lastrowid)
 
@@ -148,13 +164,17 @@ class ReviewQueue:
             raise ReviewItemNotFoundError(f"review item {item_id}: no such item in {self.path}")
         return items[0]
 
-    def label(self, item_id: int, label: int | str) -> ReviewItem:
-        """Sets (or corrects) an item's label: 0 or 1, like the dataset's label column."""
-        value = _parse_label(label)
+    def label(self, item_id: int, label: int | float | str) -> ReviewItem:
+        """Sets (or corrects) an item's label, as its task's label column holds it: binary 0 or
+        1, multiclass a class, regression a number."""
+        value = parse_label(label, self.get(item_id).task)
+        # A class goes in as bytes: the column's INTEGER affinity would store the text "3.0" or
+        # "007" as the number 3 or 7, and a BLOB is stored as it is.
+        stored = value.encode("utf-8") if isinstance(value, str) else value
         with self._transaction() as connection:
             cursor = connection.execute(
                 "UPDATE review_items SET label = ?, labelled_s = ? WHERE id = ?",
-                (value, time.time(), int(item_id)),
+                (stored, time.time(), int(item_id)),
             )
             if cursor.rowcount == 0:
                 raise ReviewItemNotFoundError(f"review item {item_id}: no such item in {self.path}")
@@ -222,7 +242,7 @@ class ReviewQueue:
             self._connection()
             .execute(
                 "SELECT id, created_s, model, version, features, score, deferred, label, labelled_s, "
-                f"exported_span FROM review_items {clause}",
+                f"exported_span, task, top_class FROM review_items {clause}",
                 parameters,
             )
             .fetchall()
@@ -236,9 +256,11 @@ class ReviewQueue:
                 features=json.loads(row[4]),
                 score=row[5],
                 deferred=bool(row[6]),
-                label=row[7],
+                label=_read_label(row[7], Task(row[10])),
                 labelled_s=row[8],
                 exported_span=row[9],
+                task=Task(row[10]),
+                top_class=row[11],
             )
             for row in rows
         ]
@@ -252,8 +274,28 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot store a {type(value).__name__} in the review queue")
 
 
-def _parse_label(label: int | str) -> int:
+def _read_label(stored: object, task: Task) -> int | float | str | None:
+    if stored is None:
+        return None
+    return parse_label(stored.decode("utf-8") if isinstance(stored, bytes) else stored, task)
+
+
+def parse_label(label: int | float | str, task: Task = Task.BINARY) -> int | float | str:
+    """A label as the task's label column holds it: binary 0 or 1, multiclass the class as text,
+    regression a finite number."""
     text = str(label).strip()
+    if task is Task.MULTICLASS:
+        if not text:
+            raise InvalidLabelError(f"label {label!r}: expected a class")
+        return text
+    if task is Task.REGRESSION:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InvalidLabelError(f"label {label!r}: expected a number")
+        return value
     if text not in ("0", "1"):
         raise InvalidLabelError(f"label {label!r}: expected 0 or 1")
     return int(text)
@@ -308,8 +350,29 @@ def span_row(item: ReviewItem, dataset: DatasetConfig) -> list[str]:
             row.append(_number_text(item, name, value, int))
         else:
             row.append(str(value))
-    row.append(str(int(item.label)))
+    row.append(_label_text(item, dataset))
     return row
+
+
+def _label_text(item: ReviewItem, dataset: DatasetConfig) -> str:
+    """The label cell as `lifecycle data prepare` writes it: 0/1, the class, a float's text."""
+    label = dataset.label
+    if item.task is not label.task:
+        raise DataError(
+            f"review item {item.id}: a {item.task.value} prediction (model {item.model!r} version "
+            f"{item.version}) cannot be a row of dataset {dataset.name!r}, whose label "
+            f"{label.name!r} is {label.task.value}"
+        )
+    if item.task is Task.MULTICLASS:
+        if label.classes and str(item.label) not in label.classes:
+            raise DataError(
+                f"review item {item.id}: label {item.label!r} is not one of the classes of "
+                f"{label.name!r}: {label.classes}"
+            )
+        return str(item.label)
+    if item.task is Task.REGRESSION:
+        return as_float_text(repr(float(item.label)))
+    return str(int(item.label))
 
 
 def _number_text(item: ReviewItem, name: str, value: object, kind: type) -> str:

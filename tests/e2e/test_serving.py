@@ -190,8 +190,8 @@ def test_rows_columns_and_serialized_examples_agree(served, client):
         "POST", path.replace(":predict", ":classify"), {"examples": rows[:3]}
     )
     assert status == 200
-    assert np.allclose([r[1][1] for r in classified["results"]], predictions[:3, 0], atol=1e-5)
-    assert [r[0][0] for r in classified["results"]] == ["0", "0", "0"]
+    assert np.allclose([r[1][1] for r in classified["result"]], predictions[:3, 0], atol=1e-5)
+    assert [r[0][0] for r in classified["result"]] == ["0", "0", "0"]
 
 
 def test_bad_input_is_a_4xx_naming_the_problem(served, client):

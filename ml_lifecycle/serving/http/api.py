@@ -1,12 +1,17 @@
 """TF Serving's REST API, without the socket: routes and their handlers.
 
 `ServingApi.handle(method, path, headers, body)` returns an `HttpResponse` whose body is what TF
-Serving would answer (`{"predictions": ...}`, `{"outputs": ...}`, `{"results": ...}`,
+Serving would answer (`{"predictions": ...}`, `{"outputs": ...}`, `{"result": ...}`,
 `{"model_version_status": ...}`, `{"model_spec": ..., "metadata": ...}`) or `{"error": "..."}` with a
-4xx status that names the row and feature at fault. A predict or classify is decoded
-(`protocol.requests`), run (`inference.predict`) and encoded (`protocol.responses`); the work the
-client need not wait for (metrics, prediction log, review queue, shadow copy: `observability.hooks`)
-is returned as `HttpResponse.after`, which the server runs once the response is written.
+4xx status that names the row and feature at fault. A predict, classify or regress is decoded
+(`protocol.requests`), run (`inference.predict`), read by the model's task (`inference.answers`)
+and encoded (`protocol.responses`); the work the client need not wait for (metrics, prediction
+log, review queue, shadow copy: `observability.hooks`) is returned as `HttpResponse.after`, which
+the server runs once the response is written.
+
+Which methods a version answers follows its task (its model description), as in TF Serving:
+`:predict` every model; `:classify` classifiers (binary, multiclass); `:regress` regression
+models. The other is a 400 that names the task and the method to use.
 
 Beside TF Serving's routes: `GET /monitoring/prometheus/metrics`, `GET /v1/alerts`, and the admin
 routes `GET|POST /v1/admin/models/{name}/rollout` that `lifecycle rollout` talks to.
@@ -23,13 +28,14 @@ from urllib.parse import unquote
 
 import orjson
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.config.serving import HumanReviewConfig
+from ml_lifecycle.serving.inference.answers import TASK_NOUNS, answer_of
 from ml_lifecycle.serving.inference.predict import (
     ModelInputError,
     Predictor,
     direct_predictor,
     infer,
-    scores_of,
 )
 from ml_lifecycle.serving.inference.repository import (
     ModelNameError,
@@ -47,15 +53,16 @@ from ml_lifecycle.serving.observability.hooks import (
 )
 from ml_lifecycle.serving.observability.shadow import ShadowJob
 from ml_lifecycle.serving.protocol.errors import ApiError
-from ml_lifecycle.serving.protocol.requests import decode_classify, decode_predict, parse_json, parse_version
+from ml_lifecycle.serving.protocol.requests import decode_examples, decode_predict, parse_json, parse_version
 from ml_lifecycle.serving.protocol.responses import (
     classify_response,
     metadata_json,
     predict_response,
+    regress_response,
     status_json,
 )
 from ml_lifecycle.serving.protocol.values import FeatureRules
-from ml_lifecycle.serving.review import review_marks
+from ml_lifecycle.serving.review_rule import ReviewRule
 from ml_lifecycle.serving.router import (
     NoVersionToServeError,
     RolloutAction,
@@ -75,6 +82,14 @@ _MODEL_PATH = re.compile(
     r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$"
 )
 _ROLLOUT_PATH = re.compile(r"^/v1/admin/models/(?P<name>[^/:]+)/rollout$")
+# The methods a model's task answers (TF Serving: regress on a classifier is an error, and
+# classify on a regression model).
+METHODS = ("predict", "classify", "regress")
+_TASK_METHODS = {
+    Task.BINARY: ("predict", "classify"),
+    Task.MULTICLASS: ("predict", "classify"),
+    Task.REGRESSION: ("predict", "regress"),
+}
 
 
 @dataclass
@@ -155,6 +170,7 @@ class ServingApi:
         self.extra_metrics = extra_metrics
         self.services = services or ServingServices()
         self.hooks = RequestHooks(self.services)
+        self.review_rule = ReviewRule(self.services.review_config)
         self.predictor = predictor
         self.routing_key_header = routing_key_header.lower()
 
@@ -228,8 +244,8 @@ class ServingApi:
             )
         if method != "POST":
             raise ApiError(405, f"method {method} not allowed; use POST for :{verb}")
-        if verb not in ("predict", "classify"):
-            raise ApiError(400, f"unsupported method :{verb}; this model serves :predict and :classify")
+        if verb not in METHODS:
+            raise ApiError(400, f"unsupported method :{verb}; models serve :predict, :classify and :regress")
         if match["version"] is None and match["label"] is None:
             decision = self._route(served, headers)
             servable = self._servable(served, decision.version)
@@ -241,18 +257,24 @@ class ServingApi:
 
     def _predict(self, verb, served, servable, decision, payload, context) -> HttpResponse:
         """Decode, infer, encode; the prediction is kept for the hooks after the response."""
-        decode = decode_predict if verb == "predict" else decode_classify
-        request = decode(payload, servable, served.rules)
+        description = servable.description
+        _check_method(verb, description.task, served.name, servable.version)
+        if verb == "predict":
+            request = decode_predict(payload, servable, served.rules)
+        else:
+            request = decode_examples(payload, servable, served.rules, verb)
         try:
             outputs = infer(self.predictor, servable, request.signature, request.columns)
         except ModelInputError as error:
             raise ApiError(400, str(error)) from error
-        scores = scores_of(outputs)
-        review = review_marks(scores, self.services.review_config)
+        answer = answer_of(outputs, description)
+        review = self.review_rule.marks(answer, served.name)
         if verb == "predict":
-            answer = predict_response(outputs, request.row_format, review)
+            body = predict_response(outputs, request.row_format, review)
+        elif verb == "classify":
+            body = classify_response(answer, review)
         else:
-            answer = classify_response(scores, review)
+            body = regress_response(answer, review)
         context.prediction = Prediction(
             served.name,
             servable.version,
@@ -260,11 +282,11 @@ class ServingApi:
             decision.shadow_version,
             request,
             outputs,
-            scores,
+            answer,
             review,
             verb,
         )
-        return json_response(200, answer)
+        return json_response(200, body)
 
     def _model(self, name: str) -> ServedModel:
         try:
@@ -334,6 +356,18 @@ class ServingApi:
         if self.services.on_rollout_change is not None:
             self.services.on_rollout_change(served)
         return json_response(200, _rollout_json(served))
+
+
+def _check_method(verb: str, task: Task, model: str, version: int) -> None:
+    """A 400 naming the task when it does not answer `verb` (the method it does answer named)."""
+    if verb in _TASK_METHODS[task]:
+        return
+    other = next(method for method in _TASK_METHODS[task] if method != "predict")
+    raise ApiError(
+        400,
+        f"model {model!r} version {version} is {TASK_NOUNS[task]} (task {task.value!r}): it does "
+        f"not answer :{verb}; use :{other} (or :predict)",
+    )
 
 
 def _rollout_json(served: ServedModel) -> dict:

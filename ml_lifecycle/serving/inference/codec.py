@@ -122,11 +122,12 @@ def dense_column(values: list, spec: InputSpec) -> np.ndarray:
 
 
 def rows_to_columns(rows: list[dict[str, object]], inputs: dict[str, InputSpec]) -> dict[str, np.ndarray]:
-    """Rows (None = missing) as the raw signature's dense columns, missing -> fill value, text as bytes."""
+    """Rows (None = missing) as the raw signature's dense columns, missing -> fill value, text as
+    bytes. `inputs` is by column (`signatures.column_inputs`); the columns come out by argument."""
     columns = {}
     for name, spec in inputs.items():
         values = [row.get(name) for row in rows]
         if spec.dtype == np.object_:
             values = [value.encode() if isinstance(value, str) else value for value in values]
-        columns[name] = dense_column(values, spec)
+        columns[spec.name] = dense_column(values, spec)
     return columns

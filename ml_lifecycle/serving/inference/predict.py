@@ -1,4 +1,4 @@
-"""One signature call for a decoded request, and the score it answers per row."""
+"""One signature call for a decoded request; a refusal by the model is the client's error."""
 
 from __future__ import annotations
 
@@ -31,10 +31,3 @@ def infer(
         # Bad serialized examples (or values the decoder's checks let through) are the client's.
         message = getattr(error, "message", None) or str(error)
         raise ModelInputError(f"the model rejected the input: {message.splitlines()[0]}") from error
-
-
-def scores_of(outputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The positive-class probability per row (first output's first column)."""
-    values = outputs.get("outputs", next(iter(outputs.values())))
-    values = np.asarray(values, dtype=np.float64)
-    return values.reshape(len(values), -1)[:, 0] if values.ndim else values.reshape(1)

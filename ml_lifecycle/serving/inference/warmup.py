@@ -3,7 +3,8 @@
 Warmup replays the records the model check stamped into the model (`ml_lifecycle.models.warmup`,
 the same replay the check ran) on every signature they name, then sends the same rows through the
 raw-feature signature, whose scores must match the serialized-example signature's: JSON rows and
-tf.Examples must get the same answer. Any failure is a `ModelCheckError`.
+tf.Examples must get the same answer, as many values per row as the model's task says. Any
+failure is a `ModelCheckError`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from ml_lifecycle.base.contracts import RAW_SIGNATURE, SERVING_SIGNATURE
 from ml_lifecycle.models.warmup import ModelCheckError, read_warmup_requests, replay
+from ml_lifecycle.serving.inference.answers import answer_of
 from ml_lifecycle.serving.inference.codec import example_rows, rows_to_columns
 from ml_lifecycle.serving.inference.servable import ServableVersion
 
@@ -38,7 +40,7 @@ def warm_up(servable: ServableVersion, logs: list[prediction_log_pb2.PredictionL
             raise ModelCheckError(f"warmup requests name signature {name!r}, which the model does not have")
         batch = [e for e in predict_logs if (e.predict_log.request.model_spec.signature_name or name) == name]
         replayed += replay(servable.function(name), batch).requests
-    raw = servable.signatures.get(RAW_SIGNATURE)
+    raw = servable.request_inputs.get(RAW_SIGNATURE)
     if raw is None or not predict_logs:
         return replayed
     examples = [
@@ -48,8 +50,13 @@ def warm_up(servable: ServableVersion, logs: list[prediction_log_pb2.PredictionL
     ]
     # The warmup file repeats its examples (single rows, then all of them as one batch).
     examples = list(dict.fromkeys(examples))
-    columns = rows_to_columns(example_rows(examples, raw.inputs), raw.inputs)
+    # tf.Examples name features by column; the raw signature's arguments are internal names.
+    columns = rows_to_columns(example_rows(examples, raw), raw)
     raw_scores = servable.run(RAW_SIGNATURE, columns)
+    try:
+        answer_of(raw_scores, servable.description)
+    except ValueError as error:
+        raise ModelCheckError(f"signature {RAW_SIGNATURE!r} on the warmup rows: {error}") from error
     single_rows = min(len(examples), _SINGLE_ROW_CALLS)
     for index in range(single_rows):
         servable.run(RAW_SIGNATURE, {k: v[index : index + 1] for k, v in columns.items()})

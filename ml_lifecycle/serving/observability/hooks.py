@@ -1,30 +1,33 @@
 """The observability hooks around a request, run after its response is written.
 
 The API hands every answered request to `RequestHooks.after_response`: the monitor counts it;
-an answered predict/classify (`Prediction`) also feeds the monitor its input rows and scores,
-queues the rows human review flagged or deferred, goes to the prediction log, and is copied to
-the shadow version if one is set. `after_shadow` records a shadow answer. The collaborators are
-typed by what the hooks call on them (`typing.Protocol`), so tests pass stand-ins.
+an answered predict/classify/regress (`Prediction`) also feeds the monitor its input rows and
+its answer, queues the rows human review flagged or deferred, goes to the prediction log, and
+is copied to the shadow version if one is set. `after_shadow` records a shadow answer. The
+collaborators are typed by what the hooks call on them (`typing.Protocol`), so tests pass
+stand-ins.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from ml_lifecycle.serving.inference.predict import scores_of
+from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.observability.alerts import Alert
 from ml_lifecycle.serving.observability.log_records import LoggedPrediction
-from ml_lifecycle.serving.observability.shadow import ShadowJob
+from ml_lifecycle.serving.observability.shadow import ShadowJob, compare
 from ml_lifecycle.serving.protocol.requests import DecodedRequest
-from ml_lifecycle.serving.protocol.responses import classification_results
-
-# A shadow copy that agrees with the live answer lands on the same side of this score.
-DECISION_THRESHOLD = 0.5
+from ml_lifecycle.serving.protocol.responses import (
+    RESULT_KEY,
+    classification_results,
+    regression_results,
+)
 
 
 class MonitorSink(Protocol):
@@ -37,7 +40,7 @@ class MonitorSink(Protocol):
     def record_inputs(self, model: str, rows: list[dict[str, object]]) -> None: ...
 
     def record_outputs(
-        self, model: str, version: int, scores: np.ndarray | list[float], deferred: int
+        self, model: str, version: int, answer: ModelAnswer, deferred: Sequence[bool] | None = None
     ) -> None: ...
 
     def record_shadow(
@@ -64,7 +67,16 @@ class PredictionLogSink(Protocol):
 class ReviewSink(Protocol):
     """The human review queue (`serving.review.ReviewQueue`)."""
 
-    def add(self, model: str, version: int, features: dict, score: float, deferred: bool) -> int: ...
+    def add(
+        self,
+        model: str,
+        version: int,
+        features: dict,
+        score: float,
+        deferred: bool,
+        task: Task = Task.BINARY,
+        top_class: str | None = None,
+    ) -> int: ...
 
     def close(self) -> None: ...
 
@@ -81,7 +93,7 @@ class Collaborators(Protocol):
 
 @dataclass(frozen=True)
 class Prediction:
-    """One answered predict/classify, as the hooks after the response see it."""
+    """One answered predict/classify/regress, as the hooks after the response see it."""
 
     model: str
     version: int
@@ -89,9 +101,9 @@ class Prediction:
     shadow_version: int | None
     request: DecodedRequest
     outputs: dict[str, np.ndarray]
-    scores: np.ndarray
+    answer: ModelAnswer
     review: dict[str, list[bool]] | None  # the response's `review` marks, when review is on
-    method: str  # "predict" | "classify"
+    method: str  # "predict" | "classify" | "regress"
 
 
 class RequestHooks:
@@ -117,28 +129,16 @@ class RequestHooks:
 
     def _after_prediction(self, prediction: Prediction, latency_ms: float) -> None:
         services = self._services
-        request, scores, review = prediction.request, prediction.scores, prediction.review
-        deferred = review["deferred"] if review else [False] * len(scores)
+        request, answer, review = prediction.request, prediction.answer, prediction.review
         if services.monitor is not None:
             services.monitor.record_inputs(
                 prediction.model, request.input_rows(services.monitor_rows_per_request)
             )
-            # The monitor counts the first `deferred` scores as deferred: deferred rows go first
-            # (a stable sort keeps the others in request order). Arrays: no per-row Python.
-            if review:
-                deferred_mask = np.asarray(deferred, dtype=bool)
-                ordered = scores[np.argsort(~deferred_mask, kind="stable")]
-                deferred_count = int(deferred_mask.sum())
-            else:
-                ordered, deferred_count = scores, 0
-            services.monitor.record_outputs(prediction.model, prediction.version, ordered, deferred_count)
+            services.monitor.record_outputs(
+                prediction.model, prediction.version, answer, review["deferred"] if review else None
+            )
         if services.review_queue is not None and review is not None:
-            rows = request.input_rows(request.rows)
-            for index, row in enumerate(rows):
-                if review["flagged"][index] or review["deferred"][index]:
-                    services.review_queue.add(
-                        prediction.model, prediction.version, row, float(scores[index]), bool(deferred[index])
-                    )
+            self._queue_for_review(prediction, review)
         if services.prediction_log is not None:
             services.prediction_log.submit(
                 logged_prediction(
@@ -146,7 +146,7 @@ class RequestHooks:
                     prediction.version,
                     request,
                     prediction.outputs,
-                    scores,
+                    answer,
                     prediction.method,
                     prediction.route,
                     latency_ms,
@@ -159,25 +159,37 @@ class RequestHooks:
                     prediction.version,
                     prediction.shadow_version,
                     request,
-                    scores,
+                    answer,
                     prediction.method,
                 )
             )
 
+    def _queue_for_review(self, prediction: Prediction, review: dict[str, list[bool]]) -> None:
+        """Flagged and deferred rows, with the number the rule judged and (multiclass) the class."""
+        answer = prediction.answer
+        rows = prediction.request.input_rows(prediction.request.rows)
+        for index, row in enumerate(rows):
+            deferred = review["deferred"][index]
+            if review["flagged"][index] or deferred:
+                self._services.review_queue.add(
+                    prediction.model,
+                    prediction.version,
+                    row,
+                    float(answer.score[index]),
+                    bool(deferred),
+                    task=answer.task,
+                    top_class=answer.top_class(index) if answer.task is Task.MULTICLASS else None,
+                )
+
     def after_shadow(self, job: ShadowJob, outputs: dict[str, np.ndarray], latency_ms: float) -> None:
-        """A shadow answer: compared row by row with the live score (same side of the decision
-        threshold; |difference|) for the monitor, and logged with route "shadow"."""
-        scores = scores_of(outputs)
+        """A shadow answer: compared row by row with the live answer (`shadow.compare`) for the
+        monitor, and logged with route "shadow"."""
+        shadow = job.live.like(outputs)
         monitor, prediction_log = self._services.monitor, self._services.prediction_log
         if monitor is not None:
-            for live, shadow in zip(job.live_scores, scores, strict=True):
-                monitor.record_shadow(
-                    job.model,
-                    job.live_version,
-                    job.shadow_version,
-                    (live >= DECISION_THRESHOLD) == (shadow >= DECISION_THRESHOLD),
-                    abs(live - shadow),
-                )
+            agreements, differences = compare(job.live, shadow)
+            for agree, difference in zip(agreements.tolist(), differences.tolist(), strict=True):
+                monitor.record_shadow(job.model, job.live_version, job.shadow_version, agree, difference)
         if prediction_log is not None:
             prediction_log.submit(
                 logged_prediction(
@@ -185,7 +197,7 @@ class RequestHooks:
                     job.shadow_version,
                     job.request,
                     outputs,
-                    scores,
+                    shadow,
                     job.method,
                     "shadow",
                     latency_ms,
@@ -198,7 +210,7 @@ def logged_prediction(
     version: int,
     request: DecodedRequest,
     outputs: dict[str, np.ndarray],
-    scores: np.ndarray,
+    answer: ModelAnswer,
     method: str,
     route_name: str,
     latency_ms: float,
@@ -206,9 +218,12 @@ def logged_prediction(
     """The prediction log's record of one answer (a live one, or a shadow copy's)."""
     inputs = request.values
     if method == "classify":
-        # TF Serving's ClassificationRequest carries tf.Examples.
+        # TF Serving's ClassificationRequest and RegressionRequest carry tf.Examples.
         inputs = {"examples": request.as_examples()}
-        logged_outputs = {"results": classification_results(scores)}
+        logged_outputs = {RESULT_KEY: classification_results(answer)}
+    elif method == "regress":
+        inputs = {"examples": request.as_examples()}
+        logged_outputs = {RESULT_KEY: regression_results(answer)}
     else:
         # The arrays themselves: the writer thread turns them into TensorProtos at numpy speed.
         logged_outputs = dict(outputs)

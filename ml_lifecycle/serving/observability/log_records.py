@@ -1,5 +1,10 @@
 """The prediction log's record: one answered request as a TF Serving `PredictionLog`.
 
+A predict is a `predict_log` (inputs and outputs as tensors, inputs named by column as the
+request named them), a classify a `classify_log` and a regress a `regress_log`, whose requests
+carry the rows as tf.Examples (features named by column) and whose responses hold the classes
+with their scores, or the values. `log_results` reads a record's answer back in the REST shape.
+
 Where the server's extra facts go: `PredictionLog` has no latency or routing field, and
 `LogMetadata.model_spec.version_label` means "the label the client asked for", which the route
 is not (a `stable` request may be routed to the canary). `LogMetadata.request_origin` is a free
@@ -20,8 +25,9 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from ml_lifecycle.datasets.span_files import cell
-from ml_lifecycle.serving.inference.codec import example_row
+from ml_lifecycle.serving.inference.codec import example_row, float32_value
 from ml_lifecycle.serving.observability.log_tensors import fill_tensor, tensor_values
+from ml_lifecycle.serving.protocol.responses import RESULT_KEY
 
 
 @dataclass(frozen=True)
@@ -29,15 +35,16 @@ class LoggedPrediction:
     """One answered request as the server saw it.
 
     `inputs` is columnar: feature name -> one value per row (raw features from JSON), or
-    {"examples": [serialized tf.Example bytes, ...]} for the tf.Example signature / classify.
-    `outputs` is columnar too ({"outputs": [[0.8], ...]}, nested lists or numpy arrays), or for
-    classify TF Serving's REST shape {"results": [[[label, score], ...], ...]}.
+    {"examples": [serialized tf.Example bytes, ...]} for the tf.Example signature, classify and
+    regress. `outputs` is columnar too ({"outputs": [[0.8], ...]}, nested lists or numpy arrays),
+    or TF Serving's REST shape: classify {"result": [[[label, score], ...], ...]}, regress
+    {"result": [value, ...]}. ("results", the key this server wrote before, is read as "result".)
     """
 
     model: str
     version: int
     signature_name: str
-    method: str  # "predict" | "classify"
+    method: str  # "predict" | "classify" | "regress"
     inputs: dict[str, list]
     outputs: dict[str, list | np.ndarray]
     route: str
@@ -45,8 +52,21 @@ class LoggedPrediction:
     time_s: float
 
 
+# What this server wrote before the key became TF Serving's `result`.
+_OLD_RESULT_KEY = "results"
+
+
+def record_results(outputs: dict) -> list:
+    """A classify or regress record's REST-shaped results ("result", or the older "results")."""
+    if RESULT_KEY in outputs:
+        return list(outputs[RESULT_KEY])
+    if _OLD_RESULT_KEY in outputs:
+        return list(outputs[_OLD_RESULT_KEY])
+    raise ValueError(f"a classify or regress record needs outputs {{{RESULT_KEY!r}: [...]}}")
+
+
 def to_prediction_log(record: LoggedPrediction, sample_rate: float = 1.0) -> prediction_log_pb2.PredictionLog:
-    """The PredictionLog for one record (predict_log or classify_log)."""
+    """The PredictionLog for one record (predict_log, classify_log or regress_log)."""
     log = prediction_log_pb2.PredictionLog()
     metadata = log.log_metadata
     _fill_model_spec(metadata.model_spec, record)
@@ -60,19 +80,41 @@ def to_prediction_log(record: LoggedPrediction, sample_rate: float = 1.0) -> pre
             fill_tensor(log.predict_log.request.inputs[name], values)
         for name, values in record.outputs.items():
             fill_tensor(log.predict_log.response.outputs[name], values)
-    elif record.method == "classify":
-        request, response = log.classify_log.request, log.classify_log.response
-        _fill_model_spec(request.model_spec, record)
-        _fill_model_spec(response.model_spec, record)
-        for example in record.inputs.get("examples", []):
-            request.input.example_list.examples.add().ParseFromString(bytes(example))
-        for row in record.outputs.get("results", []):
-            classifications = response.result.classifications.add()
-            for label, score in row:
-                classifications.classes.add(label=str(label), score=float(score))
+    elif record.method in ("classify", "regress"):
+        entry = log.classify_log if record.method == "classify" else log.regress_log
+        _fill_model_spec(entry.request.model_spec, record)
+        _fill_model_spec(entry.response.model_spec, record)
+        for example in record.inputs["examples"]:
+            entry.request.input.example_list.examples.add().ParseFromString(bytes(example))
+        results = record_results(record.outputs)
+        if record.method == "classify":
+            for row in results:
+                classifications = entry.response.result.classifications.add()
+                for label, score in row:
+                    classifications.classes.add(label=str(label), score=float(score))
+        else:
+            for value in results:
+                entry.response.result.regressions.add(value=float(value))
     else:
-        raise ValueError(f"method {record.method!r}: expected 'predict' or 'classify'")
+        raise ValueError(f"method {record.method!r}: expected 'predict', 'classify' or 'regress'")
     return log
+
+
+def log_results(log: prediction_log_pb2.PredictionLog) -> dict[str, list]:
+    """A record's answer as the REST response held it: classify {"result": [[[label, score],
+    ...], ...]}, regress {"result": [value, ...]}, predict {output name: values} (nested lists);
+    scores and values as the shortest decimal of their float32."""
+    kind = log.WhichOneof("log_type")
+    if kind == "classify_log":
+        classifications = log.classify_log.response.result.classifications
+        return {
+            RESULT_KEY: [[[c.label, float32_value(c.score)] for c in row.classes] for row in classifications]
+        }
+    if kind == "regress_log":
+        return {RESULT_KEY: [float32_value(r.value) for r in log.regress_log.response.result.regressions]}
+    if kind == "predict_log":
+        return {name: tensor_values(proto) for name, proto in log.predict_log.response.outputs.items()}
+    raise ValueError(f"a {kind} record holds no answer this server writes")
 
 
 def _fill_model_spec(spec, record: LoggedPrediction) -> None:
@@ -94,7 +136,7 @@ def rows_from_prediction_logs(
 ) -> Iterator[dict[str, object]]:
     """Raw feature rows of logged requests (None where a value was missing), ready to be
     labelled and written as a span: columnar predict inputs are cut into rows, tf.Examples
-    (classify, or a predict input called `examples`) are parsed. Shadow copies are skipped
+    (classify, regress, or a predict input called `examples`) are parsed. Shadow copies are skipped
     (the live record of the same request holds the same inputs)."""
     for log in logs:
         if model is not None and log.log_metadata.model_spec.name != model:
@@ -103,8 +145,8 @@ def rows_from_prediction_logs(
         if route == "shadow":
             continue
         kind = log.WhichOneof("log_type")
-        if kind == "classify_log":
-            for example in log.classify_log.request.input.example_list.examples:
+        if kind in ("classify_log", "regress_log"):
+            for example in getattr(log, kind).request.input.example_list.examples:
                 yield example_row(example)
         elif kind == "predict_log":
             yield from _predict_rows(log.predict_log.request.inputs)

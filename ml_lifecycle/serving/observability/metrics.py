@@ -1,9 +1,10 @@
 """The alert metrics, a registry keyed by name: each says how it is computed and how it is exported.
 
 A metric's value is computed per model over the last `monitoring.window` observations (so an
-alert resolves by itself once traffic is healthy again), or once for the whole server. Alert
-rules (`serving.monitoring.alerts`) name one of these; `config.serving.ALERT_METRICS` lists the
-same names for the config to check rules against as it loads.
+alert resolves by itself once traffic is healthy again), or once for the whole server. A row's
+score is its `ModelAnswer.score`, whatever the model's task (see `monitor.py`). Alert rules
+(`serving.monitoring.alerts`) name one of these; `config.serving.ALERT_METRICS` lists the same
+names for the config to check rules against as it loads.
 
 | metric | value over the model's window |
 | --- | --- |
@@ -14,7 +15,7 @@ same names for the config to check rules against as it loads.
 | `input_missing_fraction:<feature>` | that feature's share of rows without a value |
 | `input_out_of_schema_fraction` | share of rows with any value outside the SERVING schema |
 | `input_out_of_schema_fraction:<feature>` | share of rows where that feature is out of schema |
-| `score_mean` | mean score of the rows answered |
+| `score_mean` | mean score of the rows: binary P(class 1), multiclass top probability, regression value |
 | `deferred_fraction` | share of rows deferred to human review |
 | `shadow_agreement`, `shadow_abs_diff_mean` | shadow vs live answers: agreement rate, mean |diff| |
 | `prediction_log_dropped`, `prediction_log_errors` | log records dropped / lost since start (global) |
@@ -174,7 +175,11 @@ METRICS: dict[str, Metric] = {
         Metric(
             "score_mean",
             _share(_scores, lambda windows: windows.scores.score_sum),
-            model_gauge=Gauge("score_mean", "Mean score over the window's rows."),
+            model_gauge=Gauge(
+                "score_mean",
+                "Mean score over the window's rows: binary P(class 1), multiclass the top class's "
+                "probability, regression the predicted value.",
+            ),
         ),
         Metric(
             "deferred_fraction",

@@ -5,23 +5,32 @@ ways: `prometheus_text()` for `/monitoring/prometheus/metrics`, and `evaluate_al
 `alerts()` for `/v1/alerts` and `lifecycle alerts`.
 
 Two kinds of numbers. Prometheus counters and histograms are cumulative since the server
-started (`tallies.py`). Alert metrics (`metrics.py`, a registry keyed by name) are computed per
-model over its windows of the last `monitoring.window` observations (`windows.py`). Input rows
-are checked against the schema's SERVING environment (`schema_checks.py`).
+started (`tallies.py`; the outputs by task, `outputs.py`). Alert metrics (`metrics.py`, a
+registry keyed by name) are computed per model over its windows of the last `monitoring.window`
+observations (`windows.py`). Input rows are checked against the schema's SERVING environment
+(`schema_checks.py`).
+
+Outputs by task: the per-row number the windows and the alert metrics `score_mean` and
+`deferred_fraction` see is `ModelAnswer.score`: a binary model's P(class 1) (as before), a
+multiclass model's top-class probability (its confidence: a falling mean says the model is less
+sure of its answers), a regression model's predicted value (a moving mean says the predictions
+drift). Shadow agreement is per task too (`shadow.py`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from ml_lifecycle.config.serving import AlertRule, MonitoringConfig
+from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.observability.alerts import Alert, AlertBook, log_changes
 from ml_lifecycle.serving.observability.metrics import Metric, MetricValue, Observations, resolve
+from ml_lifecycle.serving.observability.outputs import LEARNED_EDGE_SAMPLE, OutputTallies
 from ml_lifecycle.serving.observability.prometheus import exposition_text, metric_families
 from ml_lifecycle.serving.observability.schema_checks import check_row, serving_expectations
 from ml_lifecycle.serving.observability.tallies import ServerTallies
@@ -58,6 +67,9 @@ class Monitor:
         self._lock = threading.Lock()
         self._models: dict[str, ModelWindows] = {}
         self._tallies = ServerTallies()
+        self._outputs = OutputTallies(
+            tuple(config.prediction_buckets), min(config.window, LEARNED_EDGE_SAMPLE)
+        )
         self._log_stats: dict[str, int] = {}
         self._alerts = AlertBook()
 
@@ -87,16 +99,20 @@ class Monitor:
                 windows.add_row(check)
 
     def record_outputs(
-        self, model: str, version: int, scores: np.ndarray | list[float], deferred: int
+        self, model: str, version: int, answer: ModelAnswer, deferred: Sequence[bool] | None = None
     ) -> None:
-        """Scores of one request's rows (list or array); the first `deferred` of them were deferred
-        to human review. Vectorised: a 256-row batch costs about as much as one row."""
-        values = np.asarray(scores, dtype=np.float64).ravel()
+        """One request's answer, and per row whether it was deferred to human review (None: none
+        was). Vectorised: a 256-row batch costs about as much as one row."""
+        mask = np.zeros(answer.rows, dtype=bool) if deferred is None else np.asarray(deferred, dtype=bool)
+        if mask.shape != (answer.rows,):
+            raise ValueError(f"deferred marks for {mask.size} rows, the answer has {answer.rows}")
         with self._lock:
             model = self._model_label(model)
             windows = self._windows(model)
-            self._tallies.count_outputs(model, str(version), values, deferred)
-            windows.add_scores(values, deferred)
+            version_label = str(version)
+            self._tallies.deferred[(model, version_label)] += int(mask.sum())
+            self._outputs.count(model, version_label, answer)
+            windows.add_scores(answer.score, mask)
 
     def record_shadow(
         self, model: str, live_version: int, shadow_version: int, agree: bool, abs_diff: float
@@ -168,7 +184,9 @@ class Monitor:
     def _families(self) -> list:
         with self._lock:
             observations = {model: self._observations(model) for model in self._models}
-            return metric_families(self._tallies, observations, self._log_stats, self._alerts.active())
+            return metric_families(
+                self._tallies, self._outputs, observations, self._log_stats, self._alerts.active()
+            )
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The monitor's numbers in the Prometheus text exposition format 0.0.4 (`lifecycle_serving_*`):
-the cumulative tallies as counters and histograms, the registered metrics' gauges, active alerts."""
+the cumulative tallies as counters and histograms, the output metrics by task (`outputs.py`),
+the registered alert metrics' gauges, active alerts."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ml_lifecycle.serving.observability.alerts import Alert
 from ml_lifecycle.serving.observability.metrics import METRICS, Observations
+from ml_lifecycle.serving.observability.outputs import OUTPUT_METRICS, OutputTallies
 from ml_lifecycle.serving.observability.tallies import (
     LATENCY_BUCKETS,
-    SCORE_BUCKETS,
     ServerTallies,
     cumulative_buckets,
 )
@@ -36,6 +37,7 @@ class _Collector:
 
 def metric_families(
     tallies: ServerTallies,
+    outputs: OutputTallies,
     observations: Mapping[str, Observations],
     log_stats: Mapping[str, int],
     alerts: Sequence[Alert],
@@ -43,6 +45,7 @@ def metric_families(
     """Every family, in a fixed order; `observations` holds each model's windows, by model."""
     return [
         *_tally_families(tallies),
+        *_output_families(outputs),
         *_gauge_families(observations),
         *_shadow_families(tallies),
         _log_family(log_stats),
@@ -75,11 +78,6 @@ def _tally_families(tallies: ServerTallies) -> list:
     )
     for labels, histogram in sorted(tallies.latency.items()):
         latency.add_metric(list(labels), cumulative_buckets(histogram, LATENCY_BUCKETS), histogram[-2])
-    scores = HistogramMetricFamily(
-        f"{p}_score", "Scores returned, one observation per row.", labels=["model", "version"]
-    )
-    for labels, histogram in sorted(tallies.scores.items()):
-        scores.add_metric(list(labels), cumulative_buckets(histogram, SCORE_BUCKETS), histogram[-2])
     deferred = CounterMetricFamily(
         f"{p}_deferred", "Rows deferred to human review.", labels=["model", "version"]
     )
@@ -88,7 +86,29 @@ def _tally_families(tallies: ServerTallies) -> list:
     input_rows = CounterMetricFamily(f"{p}_input_rows", "Request rows checked.", labels=["model"])
     for model, count in sorted(tallies.input_rows.items()):
         input_rows.add_metric([model], count)
-    return [requests, errors, latency, scores, deferred, input_rows]
+    return [requests, errors, latency, deferred, input_rows]
+
+
+def _output_families(outputs: OutputTallies) -> list:
+    """One family per registered output metric, in registry order (a family without samples
+    still carries its HELP and TYPE)."""
+    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+    families = []
+    for metric in OUTPUT_METRICS.values():
+        labels = ["model", "version", *metric.labels]
+        name = f"{METRIC_PREFIX}_{metric.name}"
+        if metric.kind == "counter":
+            family = CounterMetricFamily(name, metric.help, labels=labels)
+            for key, count in sorted(outputs.series[metric.name].items()):
+                family.add_metric(list(key), count)
+        else:
+            family = HistogramMetricFamily(name, metric.help, labels=labels)
+            for key, histogram in sorted(outputs.series[metric.name].items()):
+                bounds = outputs.buckets(metric, key[0])
+                family.add_metric(list(key), cumulative_buckets(histogram, bounds), histogram[-2])
+        families.append(family)
+    return families
 
 
 def _gauge_families(observations: Mapping[str, Observations]) -> list:

@@ -1,7 +1,15 @@
 """Shadow copies: a live request run again on the shadow version after the live answer was sent.
 
-A bounded queue and one worker thread; a full queue drops the copy and counts it. What the shadow
-answer is compared with and where it is recorded is the caller's `observe` (the request hooks).
+A bounded queue and one worker thread; a full queue drops the copy and counts it. Where the
+shadow answer is recorded is the caller's `observe` (the request hooks); `compare` says, per
+row, whether it agrees with the live answer, as the model's task defines agreement:
+
+| task | agree | difference |
+| --- | --- | --- |
+| binary | same side of 0.5 | abs(P(class 1) difference) |
+| multiclass | same top class | total variation distance, half the summed abs(probability differences) |
+| regression | within 5% of the live value (`REGRESSION_AGREEMENT`) | abs(value difference) |
+
 Never touches a response.
 """
 
@@ -16,10 +24,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.protocol.requests import DecodedRequest
 
 log = logging.getLogger(__name__)
+
+# A binary shadow answer that agrees with the live one lands on the same side of this score.
+DECISION_THRESHOLD = 0.5
+# A regression shadow answer agrees within this share of the live value (at least 1e-9 apart).
+REGRESSION_AGREEMENT = 0.05
 
 
 @dataclass(frozen=True)
@@ -30,8 +45,23 @@ class ShadowJob:
     live_version: int
     shadow_version: int
     request: DecodedRequest
-    live_scores: np.ndarray
+    live: ModelAnswer
     method: str
+
+
+def compare(live: ModelAnswer, shadow: ModelAnswer) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, (whether the shadow answer agrees with the live one, how far apart they are)."""
+    if live.values.shape != shadow.values.shape:
+        raise ValueError(
+            f"the shadow version answered {shadow.values.shape}, the live version {live.values.shape}"
+        )
+    if live.task is Task.MULTICLASS:
+        distance = 0.5 * np.abs(live.values - shadow.values).sum(axis=1)
+        return live.top_index == shadow.top_index, distance
+    difference = np.abs(live.values[:, 0] - shadow.values[:, 0])
+    if live.task is Task.REGRESSION:
+        return difference <= np.maximum(REGRESSION_AGREEMENT * np.abs(live.values[:, 0]), 1e-9), difference
+    return (live.score >= DECISION_THRESHOLD) == (shadow.score >= DECISION_THRESHOLD), difference
 
 
 # (job, the shadow version's outputs, its latency in ms) -> None.

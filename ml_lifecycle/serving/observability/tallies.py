@@ -1,5 +1,6 @@
 """Cumulative counts since the server started, as Prometheus wants them (it computes rates itself):
-requests by label set, latency and score histograms, deferred rows, input rows, shadow pairs."""
+requests by label set, latency histograms, deferred rows, input rows, shadow pairs; and the
+histogram primitives (the output metrics' tallies are `outputs.py`)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ LATENCY_BUCKETS = (
     7.5,
     10.0,
 )
-SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 @dataclass
@@ -41,7 +41,6 @@ class ServerTallies:
 
     requests: Counter = field(default_factory=Counter)  # (model, version, route, status class)
     latency: dict[tuple[str, str, str], list] = field(default_factory=dict)  # -> histogram
-    scores: dict[tuple[str, str], list] = field(default_factory=dict)  # (model, version) -> histogram
     deferred: Counter = field(default_factory=Counter)  # (model, version)
     input_rows: Counter = field(default_factory=Counter)  # model
     shadow: Counter = field(default_factory=Counter)  # (model, live, shadow)
@@ -53,11 +52,6 @@ class ServerTallies:
         self.requests[(model, version, route, status_class)] += 1
         histogram = self.latency.setdefault((model, version, route), new_histogram(LATENCY_BUCKETS))
         observe(histogram, LATENCY_BUCKETS, seconds)
-
-    def count_outputs(self, model: str, version: str, scores: np.ndarray, deferred: int) -> None:
-        histogram = self.scores.setdefault((model, version), new_histogram(SCORE_BUCKETS))
-        self.deferred[(model, version)] += deferred
-        observe_many(histogram, SCORE_BUCKETS, scores)
 
     def count_shadow(self, key: tuple[str, str, str], item: tuple[bool, float], window: int) -> None:
         self.shadow[key] += 1

@@ -94,9 +94,9 @@ class ModelWindows:
     def add_row(self, check: RowCheck) -> None:
         self.rows.push(check, lambda c: self._count_row(c, 1), lambda c: self._count_row(c, -1))
 
-    def add_scores(self, scores: np.ndarray, deferred: int) -> None:
-        """One request's scores; the first `deferred` of them were deferred to human review."""
-        self.scores.push(scores, np.arange(len(scores)) < deferred)
+    def add_scores(self, scores: np.ndarray, deferred: np.ndarray) -> None:
+        """One request's scores (`ModelAnswer.score`) and which rows were deferred to review."""
+        self.scores.push(scores, deferred)
 
     def add_shadow(self, item: tuple[bool, float]) -> None:
         self.shadow.push(item, lambda i: self._count_shadow(i, 1), lambda i: self._count_shadow(i, -1))

@@ -1,8 +1,10 @@
-"""Predict and classify bodies decoded into one signature call (`DecodedRequest`).
+"""Predict, classify and regress bodies decoded into one signature call (`DecodedRequest`).
 
 `{"instances": [...]}` (rows) and `{"inputs": ...}` (columns) go to `serving_raw` as checked feature
 values, or to `serving_default` when they carry serialized tf.Examples (`{"b64": ...}`); classify's
-`{"examples": [...], "context": {...}}` goes to `serving_raw`. Pure: nothing here runs a model.
+and regress's `{"examples": [...], "context": {...}}` go to `serving_raw`. Requests name features
+by their columns (`Body Mass (g)`); the dense columns are keyed by the signature's arguments
+(`ServableVersion.request_inputs`). Pure: nothing here runs a model.
 """
 
 from __future__ import annotations
@@ -22,24 +24,28 @@ from ml_lifecycle.serving.protocol.values import FeatureRules, b64_bytes, column
 
 @dataclass
 class DecodedRequest:
-    """A predict/classify body turned into one signature call."""
+    """A predict/classify/regress body turned into one signature call."""
 
     signature: str
+    # The signature's dense inputs, by argument.
     columns: dict[str, np.ndarray]
-    # Columnar Python values as the client sent them (None = missing), for logs and monitoring.
+    # Columnar Python values as the client sent them (None = missing), by column, for logs,
+    # monitoring and review.
     values: dict[str, list]
     rows: int
     row_format: bool
     # Serialized tf.Examples when the request used the `serving_default` signature.
     examples: list[bytes] | None = None
+    # Column -> the dtype kind of its input ("f", "i", "O"), for encoding rows as tf.Examples.
+    kinds: dict[str, str] | None = None
 
     def as_examples(self) -> list[bytes]:
-        """The request's rows as serialized tf.Examples (absent values left out), typed as the
-        signature's inputs; the client's own bytes when it sent tf.Examples."""
+        """The request's rows as serialized tf.Examples (absent values left out) whose features
+        are named by column and typed as the signature's inputs; the client's own bytes when it
+        sent tf.Examples."""
         if self.examples is not None:
             return self.examples
-        kinds = {name: column.dtype.kind for name, column in self.columns.items()}
-        return serialized_examples(self.values, kinds, self.rows)
+        return serialized_examples(self.values, self.kinds or {}, self.rows)
 
     def input_rows(self, limit: int) -> list[dict[str, object]]:
         """Up to `limit` rows of raw values (tf.Examples decoded), spread evenly over the request."""
@@ -112,7 +118,7 @@ def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRul
         if signature == SERVING_SIGNATURE:
             examples = [_example_bytes(item, f"instances[{i}]") for i, item in enumerate(instances)]
             return _examples_request(examples, row_format=True)
-        inputs = servable.signatures[signature].inputs
+        inputs = servable.request_inputs[signature]
         values = rows_to_values(instances, inputs, rules, "instances")
         return _raw_request(signature, values, inputs, len(instances), row_format=True)
     inputs_payload = payload["inputs"]
@@ -128,13 +134,16 @@ def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRul
             )
         examples = [_example_bytes(item, f"inputs[{i}]") for i, item in enumerate(items)]
         return _examples_request(examples, row_format=False)
-    inputs = servable.signatures[signature].inputs
+    inputs = servable.request_inputs[signature]
     values, rows = columns_to_values(inputs_payload, inputs, rules)
     return _raw_request(signature, values, inputs, rows, row_format=False)
 
 
-def decode_classify(payload: object, servable: ServableVersion, rules: FeatureRules) -> DecodedRequest:
-    """TF Serving's classify body: `{"examples": [{feature: value}, ...], "context"?: {...}}`."""
+def decode_examples(
+    payload: object, servable: ServableVersion, rules: FeatureRules, method: str = "classify"
+) -> DecodedRequest:
+    """TF Serving's classify and regress body (`method`):
+    `{"examples": [{feature: value}, ...], "context"?: {...}}`."""
     if not isinstance(payload, dict):
         raise ApiError(400, f"the request must be a JSON object, got {json_type(payload)}")
     unknown = sorted(set(payload) - {"examples", "context", "signature_name"})
@@ -147,17 +156,17 @@ def decode_classify(payload: object, servable: ServableVersion, rules: FeatureRu
         raise ApiError(400, "'examples' must be a non-empty list of feature objects")
     name = payload.get("signature_name")
     if name is not None and name != RAW_SIGNATURE:
-        raise ApiError(400, f"classify runs the raw-feature signature {RAW_SIGNATURE!r}, not {name!r}")
+        raise ApiError(400, f"{method} runs the raw-feature signature {RAW_SIGNATURE!r}, not {name!r}")
     if RAW_SIGNATURE not in servable.signatures:
         raise ApiError(
-            400, f"model version {servable.version} has no {RAW_SIGNATURE!r} signature to classify with"
+            400, f"model version {servable.version} has no {RAW_SIGNATURE!r} signature to {method} with"
         )
     context = payload.get("context") or {}
     if not isinstance(context, dict):
         raise ApiError(400, "'context' must be an object of feature values")
     if context:
         examples = [{**context, **example} if isinstance(example, dict) else example for example in examples]
-    inputs = servable.signatures[RAW_SIGNATURE].inputs
+    inputs = servable.request_inputs[RAW_SIGNATURE]
     values = rows_to_values(examples, inputs, rules, "examples")
     return _raw_request(RAW_SIGNATURE, values, inputs, len(examples), row_format=True)
 
@@ -172,10 +181,12 @@ def _examples_request(examples: list[bytes], row_format: bool) -> DecodedRequest
 def _raw_request(
     signature, values: dict[str, list], inputs: dict[str, InputSpec], rows: int, row_format: bool
 ):
+    """`values` and `inputs` by column; the dense columns by the signature's argument (spec.name)."""
     columns = {}
-    for name, spec in inputs.items():
-        columns[name] = dense_column(values[name], spec)
-    return DecodedRequest(signature, columns, values, rows, row_format)
+    for column, spec in inputs.items():
+        columns[spec.name] = dense_column(values[column], spec)
+    kinds = {column: spec.dtype.kind for column, spec in inputs.items()}
+    return DecodedRequest(signature, columns, values, rows, row_format, kinds=kinds)
 
 
 def _example_bytes(item: object, where: str) -> bytes:

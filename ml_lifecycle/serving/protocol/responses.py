@@ -1,5 +1,11 @@
-"""Response bodies in TF Serving's REST shapes: predictions/outputs, classify results, version
-status, metadata. Pure: values in, JSON-ready values out (`http.api` serializes them)."""
+"""Response bodies in TF Serving's REST shapes (tensorflow_serving/g3doc/api_rest.md):
+predictions/outputs, classify and regress results, version status, metadata. Pure: values in,
+JSON-ready values out (`http.api` serializes them).
+
+Classify answers `{"result": [[[label, score], ...], ...]}`: per example, every class with its
+score, in score order (binary: "0" and "1"; multiclass: the description's classes). Regress
+answers `{"result": [value, ...]}`, one value per example.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.inference.repository import VersionRecord
 from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.protocol.errors import ApiError
@@ -18,8 +25,16 @@ def predict_response(outputs: dict[str, np.ndarray], row_format: bool, review: d
     return _with_review({"predictions" if row_format else "outputs": _single_or_dict(outputs)}, review)
 
 
-def classify_response(scores: np.ndarray, review: dict | None) -> dict:
-    return _with_review({"results": classification_results(scores)}, review)
+# TF Serving's key for classify and regress answers (singular: `results` is not read by its clients).
+RESULT_KEY = "result"
+
+
+def classify_response(answer: ModelAnswer, review: dict | None) -> dict:
+    return _with_review({RESULT_KEY: classification_results(answer)}, review)
+
+
+def regress_response(answer: ModelAnswer, review: dict | None) -> dict:
+    return _with_review({RESULT_KEY: regression_results(answer)}, review)
 
 
 def _with_review(body: dict[str, object], review: dict | None) -> dict[str, object]:
@@ -37,9 +52,18 @@ def _single_or_dict(outputs: dict[str, np.ndarray]) -> object:
     return outputs
 
 
-def classification_results(scores: np.ndarray) -> list:
-    """TF Serving's classify result: per example, [label, score] for each class."""
-    return [[["0", float(1.0 - score)], ["1", float(score)]] for score in scores]
+def classification_results(answer: ModelAnswer) -> list:
+    """TF Serving's classify result: per example, [label, score] for each class, in score order."""
+    labels = answer.classes
+    return [
+        [[label, score] for label, score in zip(labels, row, strict=True)]
+        for row in answer.class_scores().tolist()
+    ]
+
+
+def regression_results(answer: ModelAnswer) -> list[float]:
+    """TF Serving's regress result: one value per example."""
+    return answer.values[:, 0].tolist()
 
 
 def status_json(

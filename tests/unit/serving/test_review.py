@@ -10,20 +10,21 @@ from pathlib import Path
 
 import pytest
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.serving import HumanReviewConfig
 from ml_lifecycle.datasets.check import check_span
 from ml_lifecycle.datasets.prepare import prepare_spans
+from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.review import (
     InvalidLabelError,
     NothingToExportError,
-    ReviewDecision,
     ReviewItemNotFoundError,
     ReviewQueue,
     SpanExistsError,
-    decide,
     export_span,
 )
+from ml_lifecycle.serving.review_rule import ReviewDecision, decide, review_marks
 
 REPO = Path(__file__).resolve().parents[3]
 # Typed as a JSON client sends them (the tiny dataset: fare numeric, lat bucketized, hour
@@ -166,3 +167,120 @@ def test_a_nan_an_earlier_server_queued_exports_as_before(tmp_path, tiny_dataset
     queue.label(queue.add("tiny", 1, {**FEATURES, "fare": [float("nan")]}, 0.5, deferred=True), 1)
     path = export_span(queue, config, tmp_path / "data", span=2)
     assert path.read_bytes().split(b"\n")[1] == b"nan,41.9,5,Cash,1"
+
+
+# -- per task ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config, task, score, deferred",
+    [
+        # Multiclass: the top class's probability below min_confidence.
+        (HumanReviewConfig(automation="partial", min_confidence=0.6), Task.MULTICLASS, 0.59, True),
+        (HumanReviewConfig(automation="partial", min_confidence=0.6), Task.MULTICLASS, 0.6, False),
+        # The binary band does not apply to a multiclass model's confidence.
+        (HumanReviewConfig(automation="partial", min_confidence=0.3), Task.MULTICLASS, 0.5, False),
+        # Regression: inside the value band (edges inside) ...
+        (HumanReviewConfig(automation="partial", value_band=(10, 20)), Task.REGRESSION, 10.0, True),
+        (HumanReviewConfig(automation="partial", value_band=(10, 20)), Task.REGRESSION, 20.0, True),
+        (HumanReviewConfig(automation="partial", value_band=(10, 20)), Task.REGRESSION, 20.5, False),
+        # ... and without a band, nothing; a value of 0.5 is not a binary score.
+        (HumanReviewConfig(automation="partial"), Task.REGRESSION, 0.5, False),
+        (HumanReviewConfig(automation="assist"), Task.REGRESSION, 0.5, False),
+    ],
+)
+def test_partial_automation_defers_by_the_task(config, task, score, deferred):
+    decision = decide(score, config, task)
+    assert decision.deferred is deferred
+    assert decision.flagged is (deferred or config.automation == "assist")
+
+
+def test_review_marks_follow_the_answer_task():
+    config = HumanReviewConfig(automation="partial", defer_low=0.4, defer_high=0.6, min_confidence=0.5)
+    multiclass = ModelAnswer.of(Task.MULTICLASS, [[0.45, 0.35, 0.2], [0.1, 0.1, 0.8]], ("a", "b", "c"))
+    assert review_marks(multiclass, config)["deferred"] == [True, False]
+    binary = ModelAnswer.of(Task.BINARY, [0.45, 0.9])
+    assert review_marks(binary, config) == {"deferred": [True, False], "flagged": [True, False]}
+    assert review_marks(binary, HumanReviewConfig(automation="full")) is None
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"min_confidence": 1.5}, "min_confidence"),
+        ({"value_band": [3, 1]}, "low <= high"),
+        ({"value_band": [1]}, "value_band"),
+    ],
+)
+def test_the_review_config_checks_the_new_fields(changes, message):
+    with pytest.raises(ValueError, match=message):
+        HumanReviewConfig(**changes)
+
+
+def test_items_record_their_task_and_labels_follow_it(tmp_path):
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    species = queue.add("penguins", 3, {"Body Mass (g)": 4200}, 0.55, True, Task.MULTICLASS, "Gentoo")
+    mass = queue.add("penguins-mass", 1, {"island": "Dream"}, 4150.0, True, Task.REGRESSION)
+    item = queue.get(species)
+    assert (item.task, item.top_class, item.top_probability) == (Task.MULTICLASS, "Gentoo", 0.55)
+    assert item.to_json()["top_class"] == "Gentoo" and item.to_json()["task"] == "multiclass"
+    # A class is stored as written, even when it reads like a number.
+    assert queue.label(species, " 3.0 ").label == "3.0"
+    assert queue.label(species, "007").label == "007"
+    assert queue.label(mass, "4200.5").label == 4200.5
+    assert queue.get(mass).top_probability is None
+    with pytest.raises(InvalidLabelError, match="expected a number"):
+        queue.label(mass, "heavy")
+    with pytest.raises(InvalidLabelError, match="expected a class"):
+        queue.label(species, " ")
+    binary = queue.add("taxi", 1, FEATURES, 0.5, True)
+    assert queue.get(binary).task is Task.BINARY
+    with pytest.raises(InvalidLabelError, match="expected 0 or 1"):
+        queue.label(binary, "2")
+
+
+def test_a_queue_written_before_the_task_columns_reads_as_binary(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "queue.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE review_items (id INTEGER PRIMARY KEY AUTOINCREMENT, created_s REAL NOT NULL, "
+        "model TEXT NOT NULL, version INTEGER NOT NULL, features TEXT NOT NULL, score REAL NOT NULL, "
+        "deferred INTEGER NOT NULL, label INTEGER, labelled_s REAL, exported_span INTEGER);"
+        "INSERT INTO review_items (created_s, model, version, features, score, deferred, label) "
+        "VALUES (1.0, 'taxi', 4, '{\"fare\": 10}', 0.45, 1, 1);"
+    )
+    old.close()
+    queue = ReviewQueue(path)
+    (item,) = queue.labelled()
+    assert (item.task, item.top_class, item.label, item.score) == (Task.BINARY, None, 1, 0.45)
+    added = queue.add("penguins", 1, {}, 0.5, True, Task.MULTICLASS, "Adelie")
+    assert queue.get(added).top_class == "Adelie"
+    ReviewQueue(path)  # opening it again adds nothing twice
+
+
+def test_export_writes_each_task_label_and_refuses_what_the_dataset_cannot_hold(
+    tmp_path, tiny_dataset_config
+):
+    multiclass = tiny_dataset_config(
+        label={"name": "species", "task": "multiclass", "classes": ["Adelie", "Gentoo"]}
+    )
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    queue.label(queue.add("tiny", 1, FEATURES, 0.5, True, Task.MULTICLASS, "Adelie"), "Gentoo")
+    path = export_span(queue, multiclass, tmp_path / "data", span=1)
+    assert path.read_text().splitlines() == ["fare,lat,hour,payment,species", "10.0,41.9,5,Cash,Gentoo"]
+
+    other = ReviewQueue(tmp_path / "other.sqlite")
+    item = other.label(other.add("tiny", 1, FEATURES, 0.5, True, Task.MULTICLASS, "Adelie"), "Chinstrap").id
+    with pytest.raises(DataError, match=f"review item {item}: label 'Chinstrap' is not one of the classes"):
+        export_span(other, multiclass, tmp_path / "data", span=2)
+
+    regression = tiny_dataset_config(label={"name": "tip", "task": "regression"})
+    values = ReviewQueue(tmp_path / "values.sqlite")
+    values.label(values.add("tiny", 1, FEATURES, 2.5, True, Task.REGRESSION), "3")
+    path = export_span(values, regression, tmp_path / "data", span=3)
+    assert path.read_text().splitlines()[1] == "10.0,41.9,5,Cash,3.0"
+    # A regression item is not a row of a binary dataset.
+    with pytest.raises(DataError, match="a regression prediction .* cannot be a row of dataset 'tiny'"):
+        export_span(values, tiny_dataset_config(), tmp_path / "data", span=3, force=True)

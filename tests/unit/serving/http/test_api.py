@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.config.serving import HumanReviewConfig, VersionPolicyConfig
 from ml_lifecycle.serving.http.api import ServedModel, ServingApi, ServingServices
 from ml_lifecycle.serving.inference.codec import example_rows
 from ml_lifecycle.serving.inference.repository import ModelRepository
-from ml_lifecycle.serving.inference.signatures import InputSpec, SignatureInfo
+from ml_lifecycle.serving.inference.signatures import InputSpec, SignatureInfo, column_inputs
 from ml_lifecycle.serving.protocol.values import FeatureRules
 from ml_lifecycle.serving.router import Router
 
@@ -35,6 +36,11 @@ class FakeServable:
             "serving_default": SignatureInfo(
                 "serving_default", {"examples": InputSpec("examples", np.dtype(object))}, ["outputs"]
             ),
+        }
+        # No model description: a binary classifier whose arguments are its columns (older pushes).
+        self.description = ModelDescription()
+        self.request_inputs = {
+            name: column_inputs(info, self.description) for name, info in self.signatures.items()
         }
         self.signature_def_json = {"serving_default": {"method_name": "tensorflow/serving/predict"}}
         self.calls: list[tuple[str, dict]] = []
@@ -162,8 +168,9 @@ def test_classify_answers_label_score_pairs_and_merges_context(served):
     body = {"context": {"payment": "Cash"}, "examples": [{"fare": 25.0, "hour": [7]}, {"fare": 75.0}]}
     status, answer = call(_api(served), "POST", "/v1/models/taxi/versions/1:classify", body)
     assert status == 200
-    assert [[label for label, _ in result] for result in answer["results"]] == [["0", "1"], ["0", "1"]]
-    assert np.allclose([[score for _, score in r] for r in answer["results"]], [[0.75, 0.25], [0.25, 0.75]])
+    assert set(answer) == {"result"}  # TF Serving's key: clients read `result`
+    assert [[label for label, _ in result] for result in answer["result"]] == [["0", "1"], ["0", "1"]]
+    assert np.allclose([[score for _, score in r] for r in answer["result"]], [[0.75, 0.25], [0.25, 0.75]])
     _, columns = served.repository.servable(1).calls[-1]
     assert columns["payment"].tolist() == ["Cash", "Cash"]
 
@@ -228,7 +235,15 @@ def test_classify_answers_label_score_pairs_and_merges_context(served):
             '"nope" not found',
         ),
         ("POST", "/v1/models/taxi:classify", {"examples": "x"}, 400, "'examples' must be"),
-        ("POST", "/v1/models/taxi:regress", {"examples": [ROW]}, 400, "unsupported method :regress"),
+        ("POST", "/v1/models/taxi:explain", {"examples": [ROW]}, 400, "unsupported method :explain"),
+        (
+            "POST",
+            "/v1/models/taxi:regress",
+            {"examples": [ROW]},
+            400,
+            "model 'taxi' version 2 is a binary classifier (task 'binary'): it does not answer :regress; "
+            "use :classify",
+        ),
         ("POST", "/v1/models/bikes:predict", {"instances": [ROW]}, 404, "Servable not found"),
         ("POST", "/v1/models/..:predict", {"instances": [ROW]}, 400, "invalid model name"),
         ("POST", "/v1/models/taxi/versions/9:predict", {"instances": [ROW]}, 404, "Specific(taxi, 9)"),
@@ -319,7 +334,7 @@ def test_shadow_gets_a_copy_and_never_changes_the_answer(served):
     _, with_shadow = call(api, "POST", "/v1/models/taxi:predict", body)
     assert with_shadow == without_shadow
     (job,) = jobs
-    assert (job.live_version, job.shadow_version) == (2, 1) and np.allclose(job.live_scores, [0.11])
+    assert (job.live_version, job.shadow_version) == (2, 1) and np.allclose(job.live.score, [0.11])
     # Requests that name a version are not shadowed.
     call(api, "POST", "/v1/models/taxi/versions/2:predict", body)
     assert len(jobs) == 1

@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import threading
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.config.serving import AlertRule, MonitoringConfig
 from ml_lifecycle.datasets.schema_file import read_schema
+from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.observability.monitor import Monitor
 from ml_lifecycle.serving.observability.schema_checks import check_row, serving_expectations
 
@@ -31,6 +34,10 @@ default_environment: "TRAINING"
 default_environment: "SERVING"
 """
 GOOD_ROW = {"fare": 10.5, "payment_type": "Cash", "hour": 5}
+
+
+def _binary(scores: list[float]) -> ModelAnswer:
+    return ModelAnswer.of(Task.BINARY, scores)
 
 
 @pytest.fixture
@@ -118,7 +125,7 @@ def test_prometheus_text_parses_and_holds_every_family(schema):
     monitor.record_request("taxi", 8, "canary", 500, 0.2)
     monitor.record_request("nope", None, "stable", 404, 0.0001)
     monitor.record_inputs("taxi", [GOOD_ROW, {"fare": 1.0, "payment_type": 'say "hi"\\', "hour": 3}])
-    monitor.record_outputs("taxi", 7, [0.05, 0.55, 0.95], deferred=1)
+    monitor.record_outputs("taxi", 7, _binary([0.05, 0.55, 0.95]), deferred=[False, True, False])
     monitor.record_shadow("taxi", 7, 8, agree=True, abs_diff=0.01)
     monitor.record_shadow("taxi", 7, 8, agree=False, abs_diff=0.3)
     monitor.record_log_stats({"written": 3, "sampled_out": 1, "dropped": 0, "errors": 2})
@@ -261,11 +268,12 @@ def test_read_schema_reads_the_curated_taxi_schema(tmp_path):
 
 def test_score_window_keeps_the_last_rows_across_batches():
     monitor = Monitor(MonitoringConfig(window=5), None)
-    monitor.record_outputs("taxi", 1, [0.1, 0.2, 0.3], deferred=2)
-    monitor.record_outputs("taxi", 1, [0.9, 0.9, 0.9, 0.9], deferred=1)  # evicts 0.1 and 0.2 (deferred)
+    monitor.record_outputs("taxi", 1, _binary([0.1, 0.2, 0.3]), deferred=[True, True, False])
+    # Evicts 0.1 and 0.2 (deferred).
+    monitor.record_outputs("taxi", 1, _binary([0.9, 0.9, 0.9, 0.9]), deferred=[True, False, False, False])
     assert monitor.metric_value("score_mean", "taxi") == (pytest.approx((0.3 + 3.6) / 5), 5)
     assert monitor.metric_value("deferred_fraction", "taxi") == (pytest.approx(0.2), 5)
-    monitor.record_outputs("taxi", 2, [0.5] * 7, deferred=7)  # a batch larger than the window
+    monitor.record_outputs("taxi", 2, _binary([0.5] * 7), deferred=[True] * 7)  # larger than the window
     assert monitor.metric_value("score_mean", "taxi") == (pytest.approx(0.5), 5)
     assert monitor.metric_value("deferred_fraction", "taxi") == (pytest.approx(1.0), 5)
     families = _families(monitor.prometheus_text())
@@ -273,3 +281,93 @@ def test_score_window_keeps_the_last_rows_across_batches():
     assert _value(families, f"{p}_score", f"{p}_score_count", model="taxi", version="2") == 7
     assert _value(families, f"{p}_score", f"{p}_score_bucket", model="taxi", version="1", le="0.2") == 2
     assert _value(families, f"{p}_deferred", f"{p}_deferred_total", model="taxi", version="1") == 3
+
+
+# -- outputs by task ---------------------------------------------------------------------------
+
+SPECIES = ("Adelie", "Chinstrap", "Gentoo")
+
+
+def test_a_multiclass_model_exports_each_class_probability_and_the_predicted_classes():
+    monitor = Monitor(MonitoringConfig(window=10), None)
+    answer = ModelAnswer.of(Task.MULTICLASS, [[0.7, 0.2, 0.1], [0.05, 0.15, 0.8], [0.6, 0.3, 0.1]], SPECIES)
+    monitor.record_outputs("penguins", 2, answer, deferred=[False, False, True])
+    families = _families(monitor.prometheus_text())
+    p = "lifecycle_serving"
+    probability = f"{p}_class_probability"
+    adelie = {"model": "penguins", "version": "2", "class": "Adelie"}
+    assert _value(families, probability, f"{probability}_count", **adelie) == 3
+    assert _value(families, probability, f"{probability}_bucket", le="0.1", **adelie) == 1
+    assert _value(families, probability, f"{probability}_bucket", le="0.6", **adelie) == 2
+    assert _value(families, probability, f"{probability}_sum", model="penguins", **{"class": "Gentoo"}) == (
+        pytest.approx(1.0)
+    )
+    predicted = f"{p}_predicted_class"
+    assert _value(families, predicted, f"{predicted}_total", **{"class": "Adelie"}) == 2
+    assert _value(families, predicted, f"{predicted}_total", **{"class": "Gentoo"}) == 1
+    assert not [s for s in families[predicted].samples if s.labels["class"] == "Chinstrap"]
+    assert not families[f"{p}_score"].samples  # the binary score histogram is not a multiclass one
+    # The window's score is the top probability.
+    assert monitor.metric_value("score_mean", "penguins") == (pytest.approx((0.7 + 0.8 + 0.6) / 3), 3)
+    assert monitor.metric_value("deferred_fraction", "penguins") == (pytest.approx(1 / 3), 3)
+
+
+def test_a_regression_histogram_learns_its_buckets_from_the_first_predictions():
+    monitor = Monitor(MonitoringConfig(window=4), None)
+    p = "lifecycle_serving"
+    prediction = f"{p}_prediction"
+    monitor.record_outputs("tips", 1, ModelAnswer.of(Task.REGRESSION, [3.2, 17.9]))
+    assert not _families(monitor.prometheus_text())[prediction].samples  # edges not chosen yet
+    monitor.record_outputs("tips", 2, ModelAnswer.of(Task.REGRESSION, [9.0, 12.5, 40.0]))
+    families = _families(monitor.prometheus_text())
+    buckets = {s.labels["le"]: s.value for s in families[prediction].samples if s.name.endswith("_bucket")}
+    # The request that fills the sample is part of it: 3.2 .. 40 in about ten round steps, 3.68 -> 5.
+    edges = [float(le) for le in buckets if le != "+Inf"]
+    assert edges == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0]
+    # The held predictions are counted too, in their own versions.
+    assert _value(families, prediction, f"{prediction}_count", version="1") == 2
+    assert _value(families, prediction, f"{prediction}_bucket", version="1", le="5.0") == 1
+    assert _value(families, prediction, f"{prediction}_count", version="2") == 3
+    assert _value(families, prediction, f"{prediction}_bucket", version="2", le="40.0") == 3
+    monitor.record_outputs("tips", 2, ModelAnswer.of(Task.REGRESSION, [100.0]))
+    families = _families(monitor.prometheus_text())
+    assert _value(families, prediction, f"{prediction}_bucket", version="2", le="40.0") == 3
+    assert _value(families, prediction, f"{prediction}_bucket", version="2", le="+Inf") == 4
+    assert monitor.metric_value("score_mean", "tips") == (pytest.approx((12.5 + 40 + 100 + 9) / 4), 4)
+
+
+def test_configured_prediction_buckets_are_used_from_the_first_prediction():
+    monitor = Monitor(MonitoringConfig(window=100, prediction_buckets=[1.0, 10.0]), None)
+    monitor.record_outputs("tips", 1, ModelAnswer.of(Task.REGRESSION, [0.5, 5.0, 50.0]))
+    families = _families(monitor.prometheus_text())
+    prediction = "lifecycle_serving_prediction"
+    assert _value(families, prediction, f"{prediction}_bucket", le="1.0") == 1
+    assert _value(families, prediction, f"{prediction}_bucket", le="10.0") == 2
+    assert _value(families, prediction, f"{prediction}_bucket", le="+Inf") == 3
+
+
+@pytest.mark.parametrize(
+    "values, edges",
+    [
+        (np.array([0.12, 0.93]), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
+        (np.array([-3.0, 7.0]), (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)),
+        (np.array([5.0, 5.0]), (4.5, 4.6, 4.7, 4.8, 4.9, 5.0, 5.1, 5.2, 5.3, 5.4, 5.5)),
+        (np.array([1000.0, 26000.0, np.nan]), tuple(float(e) for e in range(0, 30000, 2500))),
+    ],
+)
+def test_learned_edges_are_round_and_cover_the_sample(values, edges):
+    from ml_lifecycle.serving.observability.outputs import nice_edges
+
+    assert nice_edges(values) == edges
+
+
+def test_a_record_with_marks_for_other_rows_is_refused():
+    monitor = Monitor(MonitoringConfig(window=10), None)
+    with pytest.raises(ValueError, match="deferred marks for 1 rows, the answer has 2"):
+        monitor.record_outputs("taxi", 1, _binary([0.1, 0.2]), deferred=[True])
+
+
+@pytest.mark.parametrize("edges, message", [([1.0, 1.0], "must increase"), ([0.0, float("inf")], "finite")])
+def test_configured_prediction_buckets_must_be_finite_and_increase(edges, message):
+    with pytest.raises(ValueError, match=message):
+        MonitoringConfig(prediction_buckets=edges)

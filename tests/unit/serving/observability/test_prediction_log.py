@@ -97,7 +97,7 @@ def test_logged_requests_turn_back_into_feature_rows_without_shadow_copies(tmp_p
                 method="classify",
                 signature_name="serving_default",
                 inputs={"examples": [example.SerializeToString()]},
-                outputs={"results": [[["0", 0.3], ["1", 0.7]]]},
+                outputs={"result": [[["0", 0.3], ["1", 0.7]]]},
             )
         )
     logs = list(read_prediction_logs(tmp_path))
@@ -205,10 +205,11 @@ def test_a_truncated_last_record_is_skipped_with_a_warning(tmp_path, caplog):
 
 def test_a_malformed_record_is_an_error_not_an_exception(tmp_path):
     with PredictionLogWriter(_config(), tmp_path) as writer:
-        writer.submit(_record(NEW_YEAR, method="regress"))
+        writer.submit(_record(NEW_YEAR, method="explain"))
+        writer.submit(_record(NEW_YEAR, method="classify"))  # no examples, no result
         writer.submit(_record(NEW_YEAR, inputs={"fare": [[1.0], [2.0, 3.0]]}))  # ragged
         writer.submit(_record(NEW_YEAR))
-    assert writer.stats() == {"written": 1, "sampled_out": 0, "dropped": 0, "errors": 2}
+    assert writer.stats() == {"written": 1, "sampled_out": 0, "dropped": 0, "errors": 3}
 
 
 def test_numpy_columns_are_logged_like_lists(tmp_path):
@@ -267,3 +268,63 @@ def test_output_arrays_are_logged_as_their_nested_lists():
     scores = np.array([[0.8], [0.1], [1 / 3]], dtype=np.float32)
     assert tensor_proto(scores).SerializeToString() == tensor_proto(scores.tolist()).SerializeToString()
     assert tensor_values(tensor_proto(scores)) == [[0.8], [0.1], [float(str(np.float32(1 / 3)))]]
+
+
+def _examples(*fares: float) -> list[bytes]:
+    import tensorflow as tf
+
+    examples = []
+    for fare in fares:
+        example = tf.train.Example()
+        example.features.feature["Body Mass (g)"].float_list.value.append(fare)
+        examples.append(example.SerializeToString())
+    return examples
+
+
+def test_regress_records_are_regress_logs_and_read_back(tmp_path):
+    from ml_lifecycle.serving.observability.log_records import log_results
+
+    with PredictionLogWriter(_config(), tmp_path) as writer:
+        writer.submit(
+            _record(
+                NEW_YEAR,
+                method="regress",
+                inputs={"examples": _examples(4200.0, 3650.5)},
+                outputs={"result": [2100.0, 1825.25]},
+            )
+        )
+        writer.submit(_record(NEW_YEAR + 1))
+    regress, predict = list(read_prediction_logs(tmp_path))
+    assert regress.WhichOneof("log_type") == "regress_log"
+    assert regress.regress_log.request.model_spec.signature_name == "serving_raw"
+    assert regress.regress_log.response.model_spec.version.value == 7
+    assert log_results(regress) == {"result": [2100.0, 1825.25]}
+    assert log_results(predict) == {"outputs": [[0.8], [0.1]]}
+    assert list(rows_from_prediction_logs([regress])) == [
+        {"Body Mass (g)": 4200.0},
+        {"Body Mass (g)": 3650.5},
+    ]
+
+
+def test_classify_records_read_back_under_result_and_the_old_results_key_still_writes(tmp_path):
+    from ml_lifecycle.serving.observability.log_records import log_results
+
+    species = [[["Adelie", 0.7], ["Gentoo", 0.3]]]
+    with PredictionLogWriter(_config(), tmp_path) as writer:
+        writer.submit(
+            _record(
+                NEW_YEAR, method="classify", inputs={"examples": _examples(1.0)}, outputs={"result": species}
+            )
+        )
+        # A record built as this server built them before TF Serving's key (`results`).
+        writer.submit(
+            _record(
+                NEW_YEAR + 1,
+                method="classify",
+                inputs={"examples": _examples(2.0)},
+                outputs={"results": species},
+            )
+        )
+    new, old = list(read_prediction_logs(tmp_path))
+    assert log_results(new) == log_results(old) == {"result": species}
+    assert list(rows_from_prediction_logs([old])) == [{"Body Mass (g)": 2.0}]
