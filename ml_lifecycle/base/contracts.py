@@ -77,6 +77,25 @@ class Task(str, enum.Enum):
         return self.value
 
 
+# TFMA's names (as written in an evaluation) of the metrics shown first for each task: the run
+# summary, `lifecycle diff`, the report and the notebooks. The gating metric comes first.
+HEADLINE_METRICS: dict[Task, tuple[str, ...]] = {
+    Task.BINARY: ("auc", "binary_accuracy", "calibration", "example_count"),
+    Task.MULTICLASS: (
+        "sparse_categorical_accuracy",
+        "sparse_categorical_crossentropy",
+        "f1_score",
+        "example_count",
+    ),
+    Task.REGRESSION: (
+        "root_mean_squared_error",
+        "mean_absolute_error",
+        "mean_squared_error",
+        "example_count",
+    ),
+}
+
+
 # Custom artifact types: MLMD type names in every existing store.
 DRIFT_REPORT_TYPE = "DriftReport"
 CONCEPT_DRIFT_REPORT_TYPE = "ConceptDriftReport"
