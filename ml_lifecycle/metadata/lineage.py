@@ -27,6 +27,7 @@ from ml_lifecycle.store.queries import (
     event_key,
     execution_state,
     property_value,
+    training_spans,
 )
 
 Direction = Literal["upstream", "downstream"]
@@ -207,11 +208,16 @@ def lineage(
             artifact = artifacts[int(raw_id)]
             properties = artifact_properties(artifact)
             type_name = artifact_types.get(artifact.type_id, "?")
+            label = _artifact_label(type_name, properties)
+            if type_name == "Model":
+                # A model trained on a window of spans: name them all (its Trainer's Examples).
+                spans = sorted(training_spans(store, artifact.id))
+                label = f"Model trained on span{'s' * (len(spans) != 1)} {', '.join(map(str, spans))}"
             graph.nodes[key] = LineageNode(
                 key,
                 "artifact",
                 type_name,
-                _artifact_label(type_name, properties),
+                label,
                 artifact.id,
                 artifact.uri,
                 metadata_store_pb2.Artifact.State.Name(artifact.state),
