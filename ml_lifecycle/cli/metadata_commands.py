@@ -87,8 +87,37 @@ def cmd_lineage(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 def _number(value: object) -> str:
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
+        if math.isnan(value):
+            return "nan"
+        # Regression errors and squared errors are in the label's units: 18,177 reads, 1.818e+04 not.
+        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
     return "-" if value is None else str(value)
+
+
+def _delta(before: float, after: float) -> str:
+    change = after - before
+    whole = before.is_integer() and after.is_integer() and max(abs(before), abs(after)) > 1  # counts
+    # Past 10,000 (the label's units of a regression) the decimals of a change are noise.
+    return f"{change:+,.0f}" if whole or max(abs(before), abs(after)) >= 1e4 else f"{change:+.4f}"
+
+
+def _metric_lines(diff) -> list[str]:
+    """The task's headline metrics, then the others (per class, averages, means), one a line."""
+    task = f"{diff.task} model, " if diff.task is not None else ""
+    lines = [f"metrics:  {task}headline first" if diff.headline_count else "metrics:"]
+    width = max([18, *(len(change.name) for change in diff.metrics)])
+    shown = [(_number(change.before), _number(change.after)) for change in diff.metrics]
+    value_width = max([8, *(len(text) for pair in shown for text in pair)])
+    for index, (change, (before, after)) in enumerate(zip(diff.metrics, shown, strict=True)):
+        if index == diff.headline_count and index:
+            lines.append("          other metrics:")
+        delta = ""
+        if isinstance(change.before, float) and isinstance(change.after, float):
+            delta = f"  ({_delta(change.before, change.after)})"
+        lines.append(
+            f"          {change.name:<{width}} {before:>{value_width}} -> {after:>{value_width}}{delta}"
+        )
+    return lines
 
 
 def format_diff(diff) -> str:
@@ -111,14 +140,7 @@ def format_diff(diff) -> str:
         lines.append(f"drift:    not compared ({diff.drift_note})")
     lines.append("training: " + ("unchanged" if not diff.training else f"{len(diff.training)} change(s)"))
     lines += [f"          {change.describe()}" for change in diff.training]
-    lines.append("metrics:")
-    for change in diff.metrics:
-        delta = ""
-        if isinstance(change.before, float) and isinstance(change.after, float):
-            delta = f"  ({change.after - change.before:+.4f})"
-        lines.append(
-            f"          {change.name:<18} {_number(change.before):>8} -> {_number(change.after):>8}{delta}"
-        )
+    lines += _metric_lines(diff)
     if diff.blessed is not None:
         lines.append(f"blessed:  {_number(diff.blessed.before)} -> {_number(diff.blessed.after)}")
     if diff.pushed_version is not None:

@@ -42,16 +42,7 @@ def _format_report(report, outcome) -> str:
     if report:
         lines.append(f"  anomalies  {len(report.anomalies) or 'none'}")
         lines += _drift_lines(report)
-        wanted = ("auc", "binary_accuracy", "calibration", "example_count")
-        for metric in (m for m in report.metrics if m.name in wanted):
-            baseline = (
-                f"  baseline {_value_text(metric.baseline)}  change {metric.change:+.4f}"
-                if metric.baseline is not None
-                else "  (no baseline: first blessed model)"
-                if metric.name == "auc"
-                else ""
-            )
-            lines.append(f"  {metric.name:<16} {_value_text(metric.candidate)}{baseline}")
+        lines += _metric_lines(report)
         if report.blessed is not None:
             lines.append(f"  blessed    {'yes' if report.blessed else 'no (below threshold)'}")
         if report.model_check_passed is not None:
@@ -117,7 +108,34 @@ def _drift_lines(report) -> list[str]:
     return lines
 
 
+def _metric_lines(report) -> list[str]:
+    """The task's headline metrics, each with its baseline's and the change where a baseline was
+    evaluated; for a multiclass model also each class's recall, by the model's class values."""
+    from ml_lifecycle.metadata.metric_names import per_class_values
+
+    headline = report.headline_metrics()
+    width = max([16, *(len(m.name) for m in headline)])
+    lines = []
+    for index, metric in enumerate(headline):
+        if metric.baseline is not None:
+            # Past 10,000 (a regression's errors, in the label's units) decimals are noise.
+            large = max(abs(metric.candidate), abs(metric.baseline)) >= 1e4
+            change = f"{metric.change:+,.0f}" if large else f"{metric.change:+.4f}"
+            baseline = f"  baseline {_value_text(metric.baseline)}  change {change}"
+        else:
+            # Only the gating metric's note: the rest have no baseline for the same reason.
+            baseline = "  (no baseline: first blessed model)" if index == 0 else ""
+        lines.append(f"  {metric.name:<{width}} {_value_text(metric.candidate)}{baseline}")
+    recalls = per_class_values({m.name: m.candidate for m in report.metrics}, "recall", report.classes)
+    if recalls:
+        shown = "  ".join(f"{name} {value:.2f}" for name, value in recalls.items())
+        lines.append(f"  {'recall per class':<{width}} {shown}")
+    return lines
+
+
 def _value_text(value: float) -> str:
+    if abs(value) >= 1e4:
+        return f"{value:,.0f}"
     return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
 
 

@@ -1,20 +1,25 @@
 """What changed between two pipeline runs: data, schema, statistics drift, training, metrics, push.
 
-The pure comparisons (`schema_changes`, `parameter_changes`, `metric_changes`) take values, so
-they are tested on tiny fixtures; `diff_runs` reads the two runs' artifacts and calls them.
+The pure comparisons (`schema_changes`, `parameter_changes`, `metric_changes`, `run_metrics`)
+take values, so they are tested on tiny fixtures; `diff_runs` reads the two runs' artifacts and
+calls them. Metrics are the task's headline metrics first, then the rest by name; per-class
+entries are named by class value, so two runs whose models order their classes differently
+still compare a class with itself.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ml_metadata import metadata_store
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from ml_lifecycle.base.contracts import ArtifactFile, ComponentId
+from ml_lifecycle.base.contracts import ArtifactFile, ComponentId, Task
 from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.metadata.metric_names import class_named, headline_names
 from ml_lifecycle.metadata.runs import RunReport, describe_run, schema_proto, statistics_protos
 from ml_lifecycle.store.queries import property_value
 
@@ -54,7 +59,9 @@ class RunDiff:
     drift: list[FeatureDriftChange] = field(default_factory=list)  # B's train split vs A's
     drift_note: str = ""
     training: list[Change] = field(default_factory=list)
+    task: Task | None = None  # run B's (else A's): whose headline metrics `metrics` starts with
     metrics: list[Change] = field(default_factory=list)
+    headline_count: int = 0  # how many of `metrics`, from the first, are headline metrics
     blessed: Change | None = None
     pushed_version: Change | None = None
 
@@ -142,8 +149,18 @@ def parameter_changes(before: dict[str, object], after: dict[str, object]) -> li
     ]
 
 
-def metric_changes(before: dict[str, float], after: dict[str, float]) -> list[Change]:
-    return [Change(name, before.get(name), after.get(name)) for name in sorted(before.keys() | after.keys())]
+def metric_changes(
+    before: dict[str, float], after: dict[str, float], first: Sequence[str] = ()
+) -> list[Change]:
+    """Every metric either side holds: those named in `first` in that order, then the rest by name."""
+    names = before.keys() | after.keys()
+    order = [name for name in first if name in names] + sorted(names - set(first))
+    return [Change(name, before.get(name), after.get(name)) for name in order]
+
+
+def run_metrics(report: RunReport) -> dict[str, float]:
+    """The candidate's overall metrics, per-class ones named by the class's value (`recall[Gentoo]`)."""
+    return {class_named(m.name, report.classes): m.candidate for m in report.metrics}
 
 
 def _load_schema(report: RunReport) -> schema_pb2.Schema | None:
@@ -217,9 +234,11 @@ def diff_runs(
     diff.training = parameter_changes(
         _training_parameters(store, report_a), _training_parameters(store, report_b)
     )
-    diff.metrics = metric_changes(
-        {m.name: m.candidate for m in report_a.metrics}, {m.name: m.candidate for m in report_b.metrics}
-    )
+    diff.task = report_b.task or report_a.task
+    metrics_a, metrics_b = run_metrics(report_a), run_metrics(report_b)
+    headline = headline_names(diff.task, metrics_a.keys() | metrics_b.keys())
+    diff.metrics = metric_changes(metrics_a, metrics_b, headline)
+    diff.headline_count = len(headline)
     diff.blessed = Change("blessed", report_a.blessed, report_b.blessed)
     diff.pushed_version = Change("pushed_version", report_a.pushed_version, report_b.pushed_version)
     return diff

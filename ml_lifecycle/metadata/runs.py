@@ -2,6 +2,9 @@
 
 Used for the summary `lifecycle run` prints after each span: rows, anomalies, metrics against
 the baseline, blessing, model check and the pushed version.
+
+TFMA metrics are listed by the names `metadata.metric_names` gives them (`recall[class 1]`,
+`f1_score[macro]`); `headline_names` picks the task's headline metrics among them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Literal
 
 from ml_metadata import metadata_store
 
-from ml_lifecycle.base.contracts import ArtifactFile, ComponentId, Prop
+from ml_lifecycle.base.contracts import ArtifactFile, ComponentId, Prop, Task
+from ml_lifecycle.base.model_description import ModelDescription, read_model_description
 from ml_lifecycle.datasets.schema_file import read_schema
+from ml_lifecycle.metadata.metric_names import headline_names, metric_name, task_of_metrics
 from ml_lifecycle.store.queries import ArtifactRecord, ComponentRun, component_runs
 
 OVERALL = "overall"
@@ -48,6 +53,26 @@ class RunReport:
     pushed_path: str | None = None
     drift: dict[str, object] = field(default_factory=dict)  # DriftReport custom properties
     concept_drift: dict[str, object] = field(default_factory=dict)
+    # What the Trainer's model predicts (its ml_lifecycle_model.json); None: no model to read.
+    model_description: ModelDescription | None = None
+
+    @property
+    def task(self) -> Task | None:
+        """The model's task, else the one whose gating metric the evaluation holds (a model
+        directory since deleted); None when the run trained and evaluated nothing."""
+        if self.model_description is not None:
+            return self.model_description.task
+        return task_of_metrics(m.name for m in self.metrics)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Multiclass: the class values by class index (TFMA's `class_id`)."""
+        return self.model_description.classes if self.model_description is not None else ()
+
+    def headline_metrics(self) -> list[MetricComparison]:
+        """The task's headline metrics the evaluation holds, gating metric first."""
+        by_name = {m.name: m for m in self.metrics}
+        return [by_name[name] for name in headline_names(self.task, by_name)]
 
     def component(self, component_id: str) -> ComponentRun | None:
         return next((c for c in self.components if c.component_id == component_id), None)
@@ -135,9 +160,10 @@ class SliceMetrics:
 
     @property
     def single_class(self) -> bool:
-        """All of the slice's labels are one class: its AUC is undefined (TFMA reports 0 or NaN)."""
+        """A binary slice whose labels are all one class: its AUC is undefined (TFMA reports 0 or
+        NaN). Only an evaluation with an AUC has 0/1 labels; a regression's mean label says nothing."""
         mean_label = self.candidate.get("mean_label")
-        return mean_label is not None and (mean_label <= 0.0 or mean_label >= 1.0)
+        return "auc" in self.candidate and mean_label is not None and (mean_label <= 0.0 or mean_label >= 1.0)
 
 
 def slice_metrics(evaluation: ArtifactRecord) -> list[SliceMetrics]:
@@ -159,7 +185,7 @@ def slice_metrics(evaluation: ArtifactRecord) -> list[SliceMetrics]:
         for entry in metrics.metric_keys_and_values:
             if entry.key.is_diff or entry.value.WhichOneof("type") != "double_value":
                 continue
-            values.setdefault(entry.key.model_name or "candidate", {})[entry.key.name] = (
+            values.setdefault(entry.key.model_name or "candidate", {})[metric_name(entry.key)] = (
                 entry.value.double_value.value
             )
         slices.append(SliceMetrics(key, values["candidate"], values["baseline"]))
@@ -191,6 +217,7 @@ def validation_failures(evaluation: ArtifactRecord) -> list[str]:
     Empty when validation passed (or the evaluation wrote no validation result).
     """
     import tensorflow_model_analysis as tfma
+    from google.protobuf import text_format
 
     if not glob.glob(os.path.join(evaluation.uri, "validations*")):
         return []
@@ -208,7 +235,22 @@ def validation_failures(evaluation: ArtifactRecord) -> list[str]:
             value = failure.metric_value
             shown = f" = {value.double_value.value:.4f}" if value.WhichOneof("type") == "double_value" else ""
             lines.append(f"{slice_name}: {failure.metric_key.name}{shown}: {failure.message}")
+    if result.missing_thresholds:
+        # TFX drops change thresholds while there is no blessed baseline; with no value threshold
+        # left TFMA validates nothing and does not bless.
+        lines.append("no threshold applied (TFMA: missing_thresholds)")
+    for spec in result.missing_slices:
+        lines.append(f"slice {text_format.MessageToString(spec, as_one_line=True) or OVERALL}: not evaluated")
     return lines
+
+
+def model_description(model: ArtifactRecord) -> ModelDescription | None:
+    """The description of a Trainer's Model artifact (binary for models exported before it was
+    written), or None when the model's serving directory is gone."""
+    from tfx.utils import path_utils
+
+    serving_dir = path_utils.serving_model_dir(model.uri)
+    return read_model_description(serving_dir) if os.path.isdir(serving_dir) else None
 
 
 def evaluation_record(report: RunReport) -> ArtifactRecord | None:
@@ -255,6 +297,9 @@ def describe_run(
     anomalies = report.first_artifact(ComponentId.EXAMPLE_VALIDATOR, "anomalies")
     if anomalies is not None:
         report.anomalies = anomaly_lines(anomalies)
+    model = report.first_artifact(ComponentId.TRAINER, "model")
+    if model is not None:
+        report.model_description = model_description(model)
     evaluation = report.first_artifact(ComponentId.EVALUATOR, "evaluation")
     if evaluation is not None:
         report.metrics = overall_metrics(evaluation)

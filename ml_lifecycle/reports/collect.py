@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId, Prop
+from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId, Prop, Task
 from ml_lifecycle.metadata.client import MetadataClient, PushedModelRecord
 from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord
+from ml_lifecycle.metadata.metric_names import class_named
 from ml_lifecycle.metadata.runs import RunReport, statistics_protos
 
 
@@ -22,10 +23,14 @@ class RunPoint:
 
     run_id: str
     span: int | None
-    metrics: dict[str, float] = field(default_factory=dict)  # e.g. auc, binary_accuracy
+    # TFMA's names (metadata.runs.metric_name), per-class ones by class value: auc, f1_score[macro],
+    # recall[Gentoo].
+    metrics: dict[str, float] = field(default_factory=dict)
     blessed: bool | None = None  # None: the Evaluator did not run
     pushed_version: str | None = None
     failed_component: str | None = None  # the first component that FAILED, if any
+    task: Task | None = None  # the run's model's (None: nothing trained or evaluated)
+    classes: tuple[str, ...] = ()  # multiclass: the model's class values, by class index
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,10 @@ class ReportData:
     dataset_name: str = ""
     drift_baseline: str = ""  # the baseline strategy: pushed | previous | pinned
     drift_policy: str = ""
-    concept_max_drop: float | None = None
+    concept_max_drop: float | None = None  # scores (auc, accuracy): how far the value may fall
+    # Errors (rmse, mae): how much the value may grow, as a fraction of the value at blessing.
+    concept_max_relative_increase: float | None = None
+    task: Task = Task.BINARY  # the dataset's label.task; a run's own model's task wins (`model_task`)
     runs: list[RunPoint] = field(default_factory=list)
     spans: list[SpanStats] = field(default_factory=list)
     drift: list[DriftRecord] = field(default_factory=list)
@@ -62,6 +70,11 @@ class ReportData:
     pushed: list[PushedModelRecord] = field(default_factory=list)
     # What could not be read (deleted artifact files, a run the report could not describe).
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def model_task(self) -> Task:
+        """The task of the newest run that trained or evaluated a model, else the dataset's."""
+        return next((r.task for r in reversed(self.runs) if r.task is not None), self.task)
 
 
 def _common_stats(feature):
@@ -178,10 +191,12 @@ def _run_point(report: RunReport) -> RunPoint:
     return RunPoint(
         run_id=report.run_id,
         span=report.span,
-        metrics={m.name: m.candidate for m in report.metrics},
+        metrics={class_named(m.name, report.classes): m.candidate for m in report.metrics},
         blessed=report.blessed,
         pushed_version=report.pushed_version,
         failed_component=failed,
+        task=report.task,
+        classes=report.classes,
     )
 
 
@@ -213,6 +228,8 @@ def collect_report(config) -> ReportData:
         drift_baseline=config.drift.baseline,
         drift_policy=config.drift.policy,
         concept_max_drop=config.drift.concept_max_drop,
+        concept_max_relative_increase=config.drift.concept_max_relative_increase,
+        task=config.task,
     )
     lineage = _RunLineage()
     for run in reversed(client.runs()):  # oldest first: a span's newest run wins

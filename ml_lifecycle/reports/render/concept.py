@@ -1,5 +1,9 @@
 """Section 5 of the report, concept drift: the pushed model's metric at blessing against the same
 model's metric on each new span.
+
+A score (AUC, accuracy) may fall by `drift.concept_max_drop`; an error (RMSE, MAE, in the
+label's units) may grow by `drift.concept_max_relative_increase` of its value at blessing, and
+its recorded drop is that relative increase (`components.concept_drift.core`).
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from ml_lifecycle.base.contracts import ConceptVerdict
+from ml_lifecycle.components.concept_drift.core import LOWER_IS_BETTER
 from ml_lifecycle.reports.collect import ReportData
 from ml_lifecycle.reports.render.elements import (
     DRIFT_COLOR,
@@ -52,7 +57,12 @@ def concept_section(data: ReportData) -> str:
     if not checked:
         parts.append(empty("No span has been checked against a pushed model yet."))
         return "\n".join(parts)
-    allowed = f" (allowed drop {data.concept_max_drop:g})" if data.concept_max_drop is not None else ""
+    allowed = ""
+    if any(c.metric in LOWER_IS_BETTER for c in checked):
+        if data.concept_max_relative_increase is not None:
+            allowed = f" (allowed increase {data.concept_max_relative_increase:.0%})"
+    elif data.concept_max_drop is not None:
+        allowed = f" (allowed drop {data.concept_max_drop:g})"
     parts.append(
         "<p>The pushed model's metric on its own eval data when it was blessed, against the same "
         f"model's metric on each new span{esc(allowed)}. Red: concept drift recorded.</p>"
@@ -81,7 +91,7 @@ def concept_section(data: ReportData) -> str:
                 Cell(record.metric, "text"),
                 Cell(num(record.blessed_value, 4)),
                 Cell(num(record.current_value, 4)),
-                Cell(num(record.drop, 4), "bad" if record.drifted else ""),
+                Cell(_drop_text(record), "bad" if record.drifted else ""),
                 Cell(
                     "CONCEPT DRIFT" if record.drifted else record.verdict,
                     "bad text" if record.drifted else "text",
@@ -92,6 +102,20 @@ def concept_section(data: ReportData) -> str:
         table(["span", "pushed version", "metric", "at blessing", "on span", "drop", "verdict"], rows)
     )
     return "\n".join(parts)
+
+
+def _drop_text(record) -> str:
+    if record.metric in LOWER_IS_BETTER and finite(record.drop):
+        return f"{record.drop:+.1%}"  # the error's growth relative to its value at blessing
+    return num(record.drop, 4)
+
+
+def _limit(data: ReportData, record) -> float | None:
+    """The worst value the check allows on a new span: a floor for scores, a ceiling for errors."""
+    if record.metric in LOWER_IS_BETTER:
+        increase = data.concept_max_relative_increase
+        return None if increase is None else record.blessed_value * (1 + increase)
+    return None if data.concept_max_drop is None else record.blessed_value - data.concept_max_drop
 
 
 def _concept_plot(data: ReportData, checked) -> Figure:
@@ -107,11 +131,11 @@ def _concept_plot(data: ReportData, checked) -> Figure:
             xytext=(record.span - shift, record.blessed_value),
             arrowprops={"arrowstyle": "-|>", "color": color, "linewidth": 1.5, "shrinkA": 5, "shrinkB": 5},
         )
-        if data.concept_max_drop is not None:
-            floor = record.blessed_value - data.concept_max_drop
+        limit = _limit(data, record)
+        if limit is not None:
             axes.plot(
                 [record.span - 0.25, record.span + 0.25],
-                [floor, floor],
+                [limit, limit],
                 color="#777",
                 linestyle="--",
                 linewidth=1,
@@ -160,9 +184,13 @@ def _concept_plot(data: ReportData, checked) -> Figure:
     if any(c.drifted for c in checked):
         axes.scatter([], [], marker="o", s=55, color=DRIFT_COLOR, label="concept drift recorded")
     values = [c.blessed_value for c in checked] + [c.current_value for c in checked]
-    if data.concept_max_drop is not None:
-        axes.plot([], [], color="#777", linestyle="--", linewidth=1, label="lowest value allowed")
-        values += [c.blessed_value - data.concept_max_drop for c in checked]
+    limits = [(c.metric in LOWER_IS_BETTER, _limit(data, c)) for c in checked]
+    labels = {
+        "highest value allowed" if lower else "lowest value allowed" for lower, x in limits if x is not None
+    }
+    for label in sorted(labels, reverse=True):  # "lowest" first: today's binary reports
+        axes.plot([], [], color="#777", linestyle="--", linewidth=1, label=label)
+    values += [limit for _, limit in limits if limit is not None]
     low, high = min(values), max(values)
     pad = max(0.02, (high - low) * 0.2)
     axes.set_ylim(low - pad, high + pad)

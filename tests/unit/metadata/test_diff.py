@@ -55,3 +55,30 @@ def test_metric_changes_keep_one_sided_metrics():
         Change("loss", None, 0.3),
     ]
     assert Change("loss", None, 0.3).describe() == "loss: added (0.3)"
+
+
+def test_metric_changes_list_the_headline_first_then_the_rest_by_name():
+    before = {"mean_label": 3.0, "root_mean_squared_error": 2.0, "example_count": 9.0}
+    after = {"mean_label": 3.5, "root_mean_squared_error": 1.5, "example_count": 9.0, "mae": 1.0}
+    changes = metric_changes(before, after, first=["root_mean_squared_error", "example_count", "absent"])
+    assert [c.name for c in changes] == ["root_mean_squared_error", "example_count", "mae", "mean_label"]
+
+
+def test_run_metrics_compare_a_class_with_itself_when_models_order_classes_differently():
+    from ml_lifecycle.base.contracts import Task
+    from ml_lifecycle.base.model_description import ModelDescription
+    from ml_lifecycle.metadata.diff import run_metrics
+    from ml_lifecycle.metadata.runs import MetricComparison, RunReport
+
+    def report(classes, recalls):
+        metrics = [MetricComparison(f"recall[class {i}]", value) for i, value in enumerate(recalls)]
+        metrics.append(MetricComparison("recall[macro]", sum(recalls) / len(recalls)))
+        description = ModelDescription(Task.MULTICLASS, "species", classes)
+        return RunReport("r", [], metrics=metrics, model_description=description)
+
+    before = run_metrics(report(("Adelie", "Gentoo"), [0.9, 0.5]))
+    after = run_metrics(report(("Gentoo", "Adelie"), [0.6, 0.8]))
+    changes = {c.name: c for c in metric_changes(before, after)}
+    assert changes["recall[Adelie]"] == Change("recall[Adelie]", 0.9, 0.8)
+    assert changes["recall[Gentoo]"] == Change("recall[Gentoo]", 0.5, 0.6)
+    assert "recall[macro]" in changes  # an average is no class: left as it is

@@ -207,3 +207,120 @@ def test_missing_counts_include_empty_csv_cells():
     assert stats.examples_per_split == {"train": 10, "eval": 10}
     assert stats.examples == 20
     assert stats.missing_fraction == pytest.approx({"company": 0.0, "fare": 0.3})
+
+
+def _models_html(data: ReportData) -> str:
+    return render_report(data).split("id='models'")[1].split("id='concept'")[0]
+
+
+def _headers(section: str) -> list[str]:
+    return re.findall(r"<th(?: class=text)?>([^<]*)</th>", section)
+
+
+def test_binary_models_table_keeps_its_columns():
+    section = _models_html(_full_data())
+    assert _headers(section) == [
+        "#",
+        "span",
+        "auc",
+        "binary_accuracy",
+        "blessed",
+        "pushed version",
+        "failed in",
+        "run id",
+    ]
+    assert "<td>0.8000</td><td>0.7500</td>" in section
+
+
+def test_regression_models_section_charts_its_errors_not_auc():
+    from ml_lifecycle.base.contracts import Task
+
+    metrics = {"example_count": 104.0, "mean_absolute_error": 18471.2, "mean_label": 228183.0}
+    runs = [
+        RunPoint("r1", 1, {**metrics, "root_mean_squared_error": 22253.4, "mean_squared_error": 4.95e8}),
+        RunPoint("r2", 2, {**metrics, "root_mean_squared_error": 23330.6, "mean_squared_error": 5.44e8}),
+    ]
+    section = _models_html(ReportData(pipeline_name="flats", task=Task.REGRESSION, runs=runs))
+    assert _headers(section)[2:6] == [
+        "root_mean_squared_error",
+        "mean_absolute_error",
+        "mean_squared_error",
+        "example_count",
+    ]
+    assert "auc" not in section and "mean_label" not in section
+    assert "<td>23,331</td>" in section and "<td>104</td>" in section
+    assert len(_images(section)) == 1
+
+
+def test_multiclass_models_section_shows_macro_f1_and_recall_per_class_of_the_newest_model():
+    from ml_lifecycle.base.contracts import Task
+
+    classes = ("Adelie", "Chinstrap", "Gentoo")
+    metrics = {
+        "sparse_categorical_accuracy": 0.88,
+        "sparse_categorical_crossentropy": 0.35,
+        "f1_score[macro]": 0.70,
+        "f1_score[Adelie]": 0.9,
+        "example_count": 109.0,
+        "recall[Adelie]": 0.97,
+        "recall[Chinstrap]": 0.125,
+        "recall[Gentoo]": 1.0,
+    }
+    # The dataset's task says binary; the runs' models are multiclass, and they decide.
+    runs = [
+        RunPoint("r0", 1, {}, failed_component="evaluator", task=Task.MULTICLASS, classes=classes),
+        RunPoint("r1", 2, metrics, blessed=True, pushed_version="7", task=Task.MULTICLASS, classes=classes),
+    ]
+    section = _models_html(ReportData(pipeline_name="penguins", runs=runs))
+    assert _headers(section)[2:9] == [
+        "sparse_categorical_accuracy",
+        "sparse_categorical_crossentropy",
+        "f1_score[macro]",
+        "example_count",
+        "recall[Adelie]",
+        "recall[Chinstrap]",
+        "recall[Gentoo]",
+    ]
+    assert "<td>0.1250</td>" in section
+    assert "f1_score[Adelie]" not in section
+    assert len(_images(section)) == 1
+
+
+def test_metrics_of_one_scale_share_an_axis_and_others_get_their_own():
+    from ml_lifecycle.reports.render.models import FRACTION, LABEL_UNITS, _axes_groups
+
+    groups = _axes_groups(["root_mean_squared_error", "mean_squared_error", "mean_absolute_error"])
+    assert [(scale, names) for scale, names in groups][0] == (
+        LABEL_UNITS,
+        ["root_mean_squared_error", "mean_absolute_error"],
+    )
+    assert groups[1][1] == ["mean_squared_error"] and groups[1][0].label == "mean_squared_error"
+    binary = _axes_groups(["auc", "binary_accuracy", "calibration"])
+    assert [names for _, names in binary] == [["auc", "binary_accuracy"], ["calibration"]]
+    assert binary[0][0] is FRACTION
+    multiclass = _axes_groups(
+        ["sparse_categorical_accuracy", "sparse_categorical_crossentropy", "f1_score[macro]"]
+    )
+    assert [names for _, names in multiclass] == [
+        ["sparse_categorical_accuracy", "f1_score[macro]"],
+        ["sparse_categorical_crossentropy"],
+    ]
+
+
+def test_a_regression_concept_check_shows_the_errors_relative_increase():
+    data = ReportData(
+        pipeline_name="flats",
+        concept_max_drop=0.05,
+        concept_max_relative_increase=0.1,
+        concept=[
+            ConceptRecord(
+                span=2, verdict="ok", metric="rmse", blessed_value=20000.0, current_value=21000.0, drop=0.05
+            )
+        ],
+    )
+    section = render_report(data).split("id='concept'")[1]
+    assert "allowed increase 10%" in section and "allowed drop" not in section
+    assert "<td>+5.0%</td>" in section
+    assert len(_images(section)) == 1
+    binary = render_report(_full_data()).split("id='concept'")[1]
+    assert "allowed drop 0.05" in binary and "<td class='bad'>0.1100</td>" in binary

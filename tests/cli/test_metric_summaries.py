@@ -1,0 +1,114 @@
+"""The metrics `lifecycle run` and `lifecycle diff` print, per task: the task's headline metrics
+(gating metric first), baselines and changes, per-class recall by class value; hand-built runs."""
+
+from __future__ import annotations
+
+from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.model_description import ModelDescription
+from ml_lifecycle.cli.metadata_commands import format_diff
+from ml_lifecycle.cli.run_commands import _format_report
+from ml_lifecycle.metadata.diff import Change, RunDiff
+from ml_lifecycle.metadata.runs import MetricComparison, RunReport
+from ml_lifecycle.pipeline.runners.local import RunOutcome
+
+OUTCOME = RunOutcome(run_id="span-2-run", span=2, csv_rows=30, seconds=4.0)
+
+
+def _metric_lines(report: RunReport) -> list[str]:
+    """The summary's lines between `anomalies` and `pushed` (no drift, no blessing in these runs)."""
+    return _format_report(report, OUTCOME).splitlines()[2:-1]
+
+
+def test_binary_summary_shows_auc_first_with_its_baseline_and_change():
+    report = RunReport(
+        "span-2-run",
+        [],
+        metrics=[
+            MetricComparison("auc", 0.81, 0.80),
+            MetricComparison("binary_accuracy", 0.75, 0.70),
+            MetricComparison("example_count", 300.0, 300.0),
+            MetricComparison("mean_label", 0.3),
+        ],
+    )
+    assert _metric_lines(report) == [
+        "  auc              0.8100  baseline 0.8000  change +0.0100",
+        "  binary_accuracy  0.7500  baseline 0.7000  change +0.0500",
+        "  example_count    300  baseline 300  change +0.0000",
+    ]
+
+
+def test_first_multiclass_run_notes_the_missing_baseline_on_accuracy_and_lists_recall_per_class():
+    description = ModelDescription(Task.MULTICLASS, "species", ("Adelie", "Chinstrap", "Gentoo"))
+    metrics = [
+        MetricComparison("example_count", 106.0),
+        MetricComparison("f1_score[class 0]", 0.85),
+        MetricComparison("f1_score[macro]", 0.8112),
+        MetricComparison("sparse_categorical_accuracy", 0.8491),
+        MetricComparison("sparse_categorical_crossentropy", 0.3283),
+    ]
+    metrics += [
+        MetricComparison(f"recall[class {i}]", value) for i, value in enumerate((0.8868, 0.5238, 1.0))
+    ]
+    report = RunReport("span-1-run", [], metrics=metrics, model_description=description)
+    assert _metric_lines(report) == [
+        "  sparse_categorical_accuracy     0.8491  (no baseline: first blessed model)",
+        "  sparse_categorical_crossentropy 0.3283",
+        "  f1_score[macro]                 0.8112",
+        "  example_count                   106",
+        "  recall per class                Adelie 0.89  Chinstrap 0.52  Gentoo 1.00",
+    ]
+
+
+def test_regression_summary_shows_errors_not_auc_and_reads_the_task_from_the_metrics():
+    report = RunReport(
+        "span-2-run",
+        [],
+        metrics=[
+            MetricComparison("example_count", 94.0),
+            MetricComparison("mean_absolute_error", 18177.3),
+            MetricComparison("mean_label", 220095.4),
+            MetricComparison("root_mean_squared_error", 23330.6, 22253.0),
+        ],
+    )
+    lines = _metric_lines(report)
+    assert lines[0] == "  root_mean_squared_error 23,331  baseline 22,253  change +1,078"
+    assert [line.split()[0] for line in lines] == [
+        "root_mean_squared_error",
+        "mean_absolute_error",
+        "example_count",
+    ]
+
+
+def _diff(task: Task | None, metrics: list[Change], headline_count: int) -> str:
+    diff = RunDiff("run-a", "run-b", Change("span", 1, 2), task=task)
+    diff.metrics, diff.headline_count = metrics, headline_count
+    return format_diff(diff)
+
+
+def test_diff_lists_the_headline_first_and_large_errors_in_whole_units():
+    out = _diff(
+        Task.REGRESSION,
+        [
+            Change("root_mean_squared_error", 22253.4, 23330.6),
+            Change("mean_squared_error", 495213432.0, 544317960.6),
+            Change("example_count", 104.0, 94.0),
+            Change("mean_label", 228183.3, 220095.4),
+        ],
+        headline_count=3,
+    )
+    section = out.split("metrics:", 1)[1].splitlines()
+    assert section[0] == "  regression model, headline first"
+    assert section[1].split() == ["root_mean_squared_error", "22,253", "->", "23,331", "(+1,077)"]
+    assert section[2].split() == ["mean_squared_error", "495,213,432", "->", "544,317,961", "(+49,104,529)"]
+    assert section[3].split() == ["example_count", "104", "->", "94", "(-10)"]
+    assert section[4].strip() == "other metrics:"
+    assert section[5].split()[0] == "mean_label"
+    assert "auc" not in out
+
+
+def test_diff_of_fractions_keeps_four_decimals_and_no_headline_header_without_a_task():
+    out = _diff(None, [Change("recall[Gentoo]", 1.0, 1.0), Change("auc", 0.8012, 0.7901)], 0)
+    section = out.split("metrics:", 1)[1].splitlines()
+    assert section[0] == ""
+    assert section[1].split() == ["recall[Gentoo]", "1", "->", "1", "(+0.0000)"]
+    assert section[2].split() == ["auc", "0.8012", "->", "0.7901", "(-0.0111)"]
