@@ -27,7 +27,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-from ml_lifecycle.base.contracts import ComponentId, Task
+from ml_lifecycle.base.contracts import CONCEPT_LOWER_IS_BETTER, ComponentId, Task
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.components.anomaly_gate.component import AnomalyGate
 from ml_lifecycle.components.baseline_resolver.strategy import (
@@ -36,7 +36,6 @@ from ml_lifecycle.components.baseline_resolver.strategy import (
     PushedModelStrategy,
 )
 from ml_lifecycle.components.concept_drift.component import ConceptDriftCheck
-from ml_lifecycle.components.concept_drift.core import LOWER_IS_BETTER as CONCEPT_LOWER_IS_BETTER
 from ml_lifecycle.components.drift_validator.component import DriftValidator
 from ml_lifecycle.components.model_check.component import ModelCheck
 from ml_lifecycle.components.training_window.strategy import TrainingWindowStrategy

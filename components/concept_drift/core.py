@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ml_lifecycle.base.contracts import CONCEPT_LOWER_IS_BETTER
+
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Exact ROC AUC (Mann-Whitney U, ties counted half); NaN when one class is absent."""
@@ -53,7 +55,7 @@ def mae(labels: np.ndarray, scores: np.ndarray) -> float:
 METRICS = {"auc": roc_auc, "binary_accuracy": binary_accuracy, "accuracy": accuracy, "rmse": rmse, "mae": mae}
 # Errors grow as the model gets worse, and their scale is the label's: their allowance is a
 # fraction of the blessed value rather than an absolute drop.
-LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+LOWER_IS_BETTER = CONCEPT_LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,11 @@ HEADLINE_METRICS: dict[Task, tuple[str, ...]] = {
 }
 
 
+# Concept-drift metrics that grow as the model gets worse; their allowance is relative (a fraction
+# of the blessed value), the others' absolute (components.concept_drift, the pipeline, the report).
+CONCEPT_LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+
+
 # Custom artifact types: MLMD type names in every existing store.
 DRIFT_REPORT_TYPE = "DriftReport"
 CONCEPT_DRIFT_REPORT_TYPE = "ConceptDriftReport"

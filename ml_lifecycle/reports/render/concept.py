@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from ml_lifecycle.base.contracts import CONCEPT_LOWER_IS_BETTER as LOWER_IS_BETTER
 from ml_lifecycle.base.contracts import ConceptVerdict
-from ml_lifecycle.components.concept_drift.core import LOWER_IS_BETTER
 from ml_lifecycle.reports.collect import ReportData
 from ml_lifecycle.reports.render.elements import (
     DRIFT_COLOR,
