@@ -29,6 +29,7 @@ from tfx.types.channel import Channel
 
 from ml_lifecycle.base.contracts import CONCEPT_LOWER_IS_BETTER, ComponentId, Task
 from ml_lifecycle.base.errors import ConfigError
+from ml_lifecycle.base.model_description import ModelDescription, load_model_ops
 from ml_lifecycle.components.anomaly_gate.component import AnomalyGate
 from ml_lifecycle.components.baseline_resolver.strategy import (
     BaselineStatisticsStrategy,
@@ -93,6 +94,9 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     dataset = config.dataset
     training = config.training
     classes = dataset_classes(config)
+    if training.model_family == "gbt":
+        # The Evaluator loads the candidate in this process: TF-DF's ops must be registered.
+        load_model_ops(ModelDescription(family="gbt"))
 
     # Reads the span's CSV files and hashes them into train/eval splits.
     example_gen = example_gen_component(config, span)

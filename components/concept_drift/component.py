@@ -16,7 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, ConceptVerdict, Prop, Task
-from ml_lifecycle.base.model_description import ModelDescription
+from ml_lifecycle.base.model_description import ModelDescription, load_model_ops
 from ml_lifecycle.components.artifacts import ConceptDriftReport
 from ml_lifecycle.components.concept_drift.core import check_concept_drift
 from ml_lifecycle.components.spans import artifact_span
@@ -74,8 +74,9 @@ def _label_values(serialized: tf.Tensor, label: str, description: ModelDescripti
 
 
 def _labels_and_scores(model_dir: str, examples, label: str) -> tuple[np.ndarray, np.ndarray]:
-    serve = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
     description = _model_description(model_dir)
+    load_model_ops(description)
+    serve = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
     labels, scores = [], []
     for split in artifact_utils.decode_split_names(examples.split_names):
         files = sorted(glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*")))

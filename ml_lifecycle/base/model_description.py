@@ -24,6 +24,9 @@ class ModelDescription:
     # Raw column -> the raw signature's argument name (base.names.internal_name); only columns
     # whose names differ are listed.
     input_names: dict[str, str] = field(default_factory=dict)
+    # dnn (Keras network) or gbt (TensorFlow Decision Forests: its custom ops must be loaded
+    # before the SavedModel is, see `load_model_ops`).
+    family: str = "dnn"
 
     def to_json(self) -> str:
         return json.dumps(
@@ -32,6 +35,7 @@ class ModelDescription:
                 "label": self.label,
                 "classes": list(self.classes),
                 "input_names": dict(sorted(self.input_names.items())),
+                "family": self.family,
             },
             indent=1,
         )
@@ -44,6 +48,7 @@ class ModelDescription:
             label=str(data.get("label", "")),
             classes=tuple(str(c) for c in data.get("classes", [])),
             input_names={str(k): str(v) for k, v in data.get("input_names", {}).items()},
+            family=str(data.get("family", "dnn")),
         )
 
     def signature_input(self, column: str) -> str:
@@ -61,3 +66,10 @@ def read_model_description(model_dir: str | Path) -> ModelDescription:
     if not path.exists():
         return ModelDescription()
     return ModelDescription.from_json(path.read_text(encoding="utf-8"))
+
+
+def load_model_ops(description: ModelDescription) -> None:
+    """Registers the custom TF ops a model family needs before `tf.saved_model.load` (TensorFlow
+    Decision Forests' inference ops for gbt); nothing for a Keras network."""
+    if description.family == "gbt":
+        import tensorflow_decision_forests  # noqa: F401  (registers the ops on import)

@@ -65,6 +65,11 @@ class TrainingConfig(StrictModel):
     # The model learns from spans current-N+1 .. current (those the store holds) and is
     # evaluated on the current span's eval split.
     window_spans: int = Field(1, ge=1)
+    # dnn: the wide-and-deep Keras network; gbt: gradient-boosted trees (TensorFlow Decision
+    # Forests), which ignore the DNN's steps, batch size, learning rate and hidden units.
+    model_family: Literal["dnn", "gbt"] = "dnn"
+    gbt_num_trees: int = Field(300, ge=1)
+    gbt_max_depth: int = Field(6, ge=1)
 
 
 class ModelCheckConfig(StrictModel):

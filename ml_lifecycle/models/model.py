@@ -30,6 +30,7 @@ from ml_lifecycle.base.contracts import (
 from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.base.names import internal_name
 from ml_lifecycle.models.features import FeatureSpec, transformed_name
+from ml_lifecycle.models.gbt import build_gbt, train_gbt
 
 OUTPUT_KEY = "outputs"
 # Regression labels read to set the output's scale (mean and spread); enough for a stable estimate.
@@ -270,19 +271,24 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_batches = _dataset(
         fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec.label, batch_size
     )
-    scale = (0.0, 1.0)
-    if spec.task is Task.REGRESSION:
-        scale = label_scale(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label)
-    model = build_model(spec, training["hidden_units"], scale)
-    train(
-        model,
-        train_batches,
-        eval_batches,
-        fn_args.train_steps,
-        fn_args.eval_steps,
-        training["learning_rate"],
-        spec.task,
-    )
+    family = training.get("model_family", "dnn")
+    if family == "gbt":
+        model = build_gbt(spec, training["gbt_num_trees"], training["gbt_max_depth"])
+        train_gbt(model, fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label)
+    else:
+        scale = (0.0, 1.0)
+        if spec.task is Task.REGRESSION:
+            scale = label_scale(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label)
+        model = build_model(spec, training["hidden_units"], scale)
+        train(
+            model,
+            train_batches,
+            eval_batches,
+            fn_args.train_steps,
+            fn_args.eval_steps,
+            training["learning_rate"],
+            spec.task,
+        )
     # The layer must be tracked on the model to be saved with it; both signatures call it.
     model.tft_layer = tf_transform_output.transform_features_layer()
     signatures = {
@@ -294,10 +300,10 @@ def run_fn(fn_args: FnArgs) -> None:
     # save_traces=False: the serving signature is all a server needs; tracing every layer's call
     # for Keras' own reloading took ~7 s of a ~10 s Trainer on a taxi span.
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures, save_traces=False)
-    write_description(fn_args.serving_model_dir, spec)
+    write_description(fn_args.serving_model_dir, spec, family)
 
 
-def write_description(model_dir: str, spec: FeatureSpec) -> None:
+def write_description(model_dir: str, spec: FeatureSpec, family: str = "dnn") -> None:
     """`assets.extra/ml_lifecycle_model.json` beside the variables (through tf.io.gfile: the model
     directory may be a bucket)."""
     description = ModelDescription(
@@ -305,6 +311,7 @@ def write_description(model_dir: str, spec: FeatureSpec) -> None:
         label=spec.label,
         classes=spec.classes,
         input_names={name: internal_name(name) for name in spec.raw_names() if internal_name(name) != name},
+        family=family,
     )
     path = f"{model_dir.rstrip('/')}/{ArtifactFile.MODEL_DESCRIPTION}"
     tf.io.gfile.makedirs(path.rsplit("/", 1)[0])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ml_lifecycle.base.model_description import ModelDescription, read_model_description
+from ml_lifecycle.base.model_description import ModelDescription, load_model_ops, read_model_description
 from ml_lifecycle.serving.inference.answers import check_description
 from ml_lifecycle.serving.inference.signatures import (
     InputSpec,
@@ -31,6 +31,7 @@ class ServableVersion:
         self.version = version
         self.path = path
         self.description: ModelDescription = read_model_description(path)
+        load_model_ops(self.description)
         self._loaded = tf.saved_model.load(str(path))
         self._functions = dict(self._loaded.signatures)
         self.signatures = {name: signature_info(name, fn) for name, fn in self._functions.items()}

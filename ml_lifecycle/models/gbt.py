@@ -1,0 +1,54 @@
+"""Gradient-boosted trees (TensorFlow Decision Forests) over the transformed features.
+
+`training.model_family: gbt` swaps the Keras network for a TF-DF GradientBoostedTreesModel; the
+rest of `run_fn` (the signatures applying the Transform graph, the model description) is shared,
+so the Evaluator, the model check, the concept check and the server use it as they use the DNN.
+Outputs match the DNN's: binary [batch, 1] probability of 1, multiclass [batch, K], regression
+[batch, 1]. Bucket ids, hashed integers and vocabulary ids are categorical to the trees, the
+z-scored numbers numerical. The SavedModel holds TF-DF's custom inference ops: whoever loads it
+imports tensorflow_decision_forests first (`base.model_description.load_model_ops`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+from tfx_bsl.public import tfxio
+
+from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.models.features import FeatureSpec, transformed_name
+
+# Rows per batch while TF-DF reads the train split once (it trains on all of it in memory).
+READ_BATCH = 1024
+
+
+def build_gbt(spec: FeatureSpec, num_trees: int, max_depth: int) -> tf.keras.Model:
+    import tensorflow_decision_forests as tfdf
+
+    semantic = tfdf.keras.FeatureSemantic
+    categorical = spec.bucketized + spec.categorical_int + spec.categorical_string
+    features = [tfdf.keras.FeatureUsage(transformed_name(k), semantic.NUMERICAL) for k in spec.numeric]
+    features += [tfdf.keras.FeatureUsage(transformed_name(k), semantic.CATEGORICAL) for k in categorical]
+    task = tfdf.keras.Task.REGRESSION if spec.task is Task.REGRESSION else tfdf.keras.Task.CLASSIFICATION
+    return tfdf.keras.GradientBoostedTreesModel(
+        task=task,
+        features=features,
+        exclude_non_specified_features=True,
+        num_trees=num_trees,
+        max_depth=max_depth,
+        verbose=0,
+    )
+
+
+def train_gbt(model: tf.keras.Model, file_pattern, data_accessor, tf_transform_output, label: str) -> None:
+    """One pass over the train split (TF-DF collects it, then grows the trees)."""
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=READ_BATCH, label_key=transformed_name(label), num_epochs=1, shuffle=False
+        ),
+        tf_transform_output.transformed_metadata.schema,
+    ).map(lambda features, labels: (features, tf.reshape(labels, [-1])))
+    model.fit(dataset, verbose=0)
+    logging.info("trained %d trees", model.make_inspector().num_trees())
