@@ -1,5 +1,5 @@
 # Two commands work on a fresh machine: `make demo` and `make test`. Both set up .venv first.
-.PHONY: setup demo test test-fast lint bench bench-scale notebooks clean
+.PHONY: setup demo test test-fast lint bench bench-scale bench-window notebooks clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -37,6 +37,11 @@ bench: setup
 # StatisticsGen and Transform rows/s, in-memory vs multi-processing Beam, on 1M rows (~10 min).
 bench-scale: setup
 	$(BIN)/python -m benchmarks.scale
+
+# Training window and model family on taxi spans 1-8: the candidate's AUC per span for each
+# variant, the pushed count and run time (~30 min; README "Training on a window of spans").
+bench-window: setup
+	$(BIN)/python -m benchmarks.window_spans
 
 # Runs the four notebooks against the project config's store (after `make demo`) into
 # work/notebooks/: executed .ipynb plus a static .html of each.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import tensorflow_model_analysis as tfma
 
 from ml_lifecycle.base.contracts import SERVING_SIGNATURE, TRANSFORM_FEATURES_SIGNATURE, Task
@@ -14,9 +16,14 @@ def gate_threshold(gate: Gate) -> tfma.MetricThreshold:
     """The gating metric's absolute bound and its change against the baseline model, in the
     metric's direction. The change part is ignored on the first run (no blessed baseline)."""
     threshold = tfma.MetricThreshold()
-    if gate.value_bound is not None:
-        side = "lower_bound" if gate.higher_is_better else "upper_bound"
-        threshold.value_threshold.CopyFrom(tfma.GenericValueThreshold(**{side: {"value": gate.value_bound}}))
+    side = "lower_bound" if gate.higher_is_better else "upper_bound"
+    # Without a configured bound (RMSE's default: its scale is the label's) the bound is the
+    # largest float: TFMA then validates on every run (a change threshold alone is skipped on the
+    # first run, which would leave the first model unblessed forever), and a NaN metric fails it.
+    bound = gate.value_bound
+    if bound is None:
+        bound = -sys.float_info.max if gate.higher_is_better else sys.float_info.max
+    threshold.value_threshold.CopyFrom(tfma.GenericValueThreshold(**{side: {"value": bound}}))
     if gate.max_drop is not None or gate.max_relative_drop is not None:
         direction = tfma.MetricDirection.LOWER_IS_BETTER
         if gate.higher_is_better:
@@ -77,18 +84,6 @@ def eval_config(config: PipelineConfig, classes: tuple[str, ...] = ()) -> tfma.E
     # where nobody tips) have undefined or noisy metrics and would veto every model.
     overall_threshold = tfma.PerSliceMetricThreshold(
         slicing_specs=[tfma.SlicingSpec()], threshold=gate_threshold(gate)
-    )
-    # Every candidate must have been evaluated on some examples. Besides being true, it gives TFMA
-    # a value threshold on every run: with a change threshold alone (RMSE's default) the first run
-    # has no baseline, TFMA validates nothing and the Evaluator never blesses.
-    counted = next(m for m in specs[0].metrics if m.class_name == "ExampleCount")
-    counted.per_slice_thresholds.append(
-        tfma.PerSliceMetricThreshold(
-            slicing_specs=[tfma.SlicingSpec()],
-            threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 1})
-            ),
-        )
     )
     gated = [m for m in specs[0].metrics if m.class_name == gate.metric]
     if gated:

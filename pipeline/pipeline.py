@@ -54,10 +54,18 @@ def dataset_classes(config: PipelineConfig) -> tuple[str, ...]:
     dataset = config.dataset
     if dataset.label.task is not Task.MULTICLASS:
         return ()
-    if dataset.label.classes:
-        return tuple(dataset.label.classes)
     schema_file = dataset.resolve_schema()
-    classes = label_classes(read_schema(schema_file), dataset.label.name) if schema_file else ()
+    recorded = label_classes(read_schema(schema_file), dataset.label.name) if schema_file else ()
+    if dataset.label.classes:
+        if recorded and tuple(dataset.label.classes) != recorded:
+            # The schema's domain is what TFDV checks; the YAML's order is the model's score order.
+            raise ConfigError(
+                f"label.classes {list(dataset.label.classes)} differ from the classes the schema "
+                f"{schema_file} records {list(recorded)}; make them the same list (or run "
+                "`lifecycle schema bootstrap` again)"
+            )
+        return tuple(dataset.label.classes)
+    classes = recorded
     if not classes:
         raise ConfigError(
             f"label {dataset.label.name!r} is multiclass but neither label.classes nor the schema "
@@ -198,7 +206,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         examples=training_examples,
         schema=schema_node.outputs["schema"],
         preprocessing_fn="ml_lifecycle.models.preprocessing.preprocessing_fn",
-        custom_config=custom_config,
+        custom_config=custom_config_for(dataset, None, classes),
         # Pre/post-transform statistics double Transform's time; StatisticsGen already has them.
         disable_statistics=True,
     ).with_id(ComponentId.TRANSFORM.value)

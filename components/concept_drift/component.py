@@ -16,7 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, ConceptVerdict, Prop, Task
-from ml_lifecycle.base.model_description import ModelDescription, load_model_ops
+from ml_lifecycle.base.model_description import ModelDescription, load_model_ops, read_model_description
 from ml_lifecycle.components.artifacts import ConceptDriftReport
 from ml_lifecycle.components.concept_drift.core import check_concept_drift
 from ml_lifecycle.components.spans import artifact_span
@@ -47,13 +47,6 @@ def _blessing_metric(evaluation, metric: str) -> float:
     raise ValueError(f"the blessing evaluation at {evaluation.uri} has no overall {metric}")
 
 
-def _model_description(model_dir: str) -> ModelDescription:
-    path = os.path.join(model_dir, ArtifactFile.MODEL_DESCRIPTION)
-    if not tf.io.gfile.exists(path):
-        return ModelDescription()  # pushed before models described themselves: binary
-    return ModelDescription.from_json(io_utils.read_string_file(path))
-
-
 def _label_values(serialized: tf.Tensor, label: str, description: ModelDescription) -> np.ndarray:
     """The label of each example as the metric reads it: 0/1, a class index, or a float."""
     if description.task is Task.REGRESSION:
@@ -74,7 +67,7 @@ def _label_values(serialized: tf.Tensor, label: str, description: ModelDescripti
 
 
 def _labels_and_scores(model_dir: str, examples, label: str) -> tuple[np.ndarray, np.ndarray]:
-    description = _model_description(model_dir)
+    description = read_model_description(model_dir, tf.io.gfile.exists, io_utils.read_string_file)
     load_model_ops(description)
     serve = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
     labels, scores = [], []

@@ -15,7 +15,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from ml_lifecycle.base.contracts import SERVING_SIGNATURE, ArtifactFile, Prop
-from ml_lifecycle.base.model_description import ModelDescription, load_model_ops
+from ml_lifecycle.base.model_description import load_model_ops, read_model_description
 from ml_lifecycle.components.model_check.core import strip_features, warmup_requests
 from ml_lifecycle.models.warmup import ModelCheckError, replay
 
@@ -49,9 +49,7 @@ def ModelCheck(
         serialized = [
             strip_features(e, {label}) for e in _read_examples(examples, split, num_warmup_examples)
         ]
-        description_file = os.path.join(model_dir, ArtifactFile.MODEL_DESCRIPTION)
-        if tf.io.gfile.exists(description_file):
-            load_model_ops(ModelDescription.from_json(io_utils.read_string_file(description_file)))
+        load_model_ops(read_model_description(model_dir, tf.io.gfile.exists, io_utils.read_string_file))
         loaded = tf.saved_model.load(model_dir)
         if signature_name not in loaded.signatures:
             raise ModelCheckError(

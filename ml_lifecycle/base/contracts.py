@@ -154,6 +154,10 @@ class ArtifactFile:
 # The exported model's signatures (the Trainer writes both; the server and ModelCheck call them).
 SERVING_SIGNATURE = "serving_default"  # serialized tf.Example in, scores out
 RAW_SIGNATURE = "serving_raw"  # one dense tensor per raw feature
+# The one output of both scoring signatures: binary [batch, 1] probability of 1, multiclass
+# [batch, K] class probabilities, regression [batch, 1] the value (the Trainer writes it, the
+# server reads it).
+SCORES_OUTPUT = "outputs"
 # Multiclass models: serialized tf.Examples -> transformed features (TFMA reads the label's class
 # index from it; the TFX penguin example's name).
 TRANSFORM_FEATURES_SIGNATURE = "transform_features"

@@ -9,6 +9,8 @@ classifier whose inputs are named as its columns.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,12 +62,18 @@ class ModelDescription:
         return {argument: column for column, argument in self.input_names.items()}
 
 
-def read_model_description(model_dir: str | Path) -> ModelDescription:
-    """The description of an exported model; a model without one reads as binary (older pushes)."""
-    path = Path(model_dir) / ArtifactFile.MODEL_DESCRIPTION
-    if not path.exists():
+def read_model_description(
+    model_dir: str | Path,
+    exists: Callable[[str], bool] = os.path.exists,
+    read_text: Callable[[str], str] = lambda path: Path(path).read_text(encoding="utf-8"),
+) -> ModelDescription:
+    """The description of an exported model; a model without one reads as binary (older pushes).
+    Components pass TF's file functions (`tf.io.gfile.exists`, `io_utils.read_string_file`), since
+    their model directories may be buckets; the server reads local directories."""
+    path = os.path.join(str(model_dir), ArtifactFile.MODEL_DESCRIPTION)
+    if not exists(path):
         return ModelDescription()
-    return ModelDescription.from_json(path.read_text(encoding="utf-8"))
+    return ModelDescription.from_json(read_text(path))
 
 
 def load_model_ops(description: ModelDescription) -> None:

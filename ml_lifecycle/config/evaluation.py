@@ -10,9 +10,32 @@ from pydantic import Field, model_validator
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.config.strict import StrictModel
 
-# TFMA metrics where a smaller value is the better model (the gate's direction).
+# The TFMA metrics a gate may name, by direction: a name outside both is refused at load (a typo,
+# or a metric whose direction this kit does not know, would otherwise gate the wrong way).
 LOWER_IS_BETTER_METRICS = frozenset(
-    {"RootMeanSquaredError", "MeanSquaredError", "MeanAbsoluteError", "SparseCategoricalCrossentropy"}
+    {
+        "RootMeanSquaredError",
+        "MeanSquaredError",
+        "MeanAbsoluteError",
+        "MeanAbsolutePercentageError",
+        "MeanSquaredLogarithmicError",
+        "BinaryCrossentropy",
+        "CategoricalCrossentropy",
+        "SparseCategoricalCrossentropy",
+    }
+)
+HIGHER_IS_BETTER_METRICS = frozenset(
+    {
+        "AUC",
+        "AUCPrecisionRecall",
+        "BinaryAccuracy",
+        "Precision",
+        "Recall",
+        "F1Score",
+        "SparseCategoricalAccuracy",
+        "CategoricalAccuracy",
+        "Accuracy",
+    }
 )
 
 
@@ -55,6 +78,20 @@ class EvaluationThresholds(StrictModel):
     max_drop: float | None = None
     max_relative_drop: float | None = Field(None, ge=0)
 
+    def check_task(self, task: Task) -> None:
+        """A bound in the default metric's wrong direction (e.g. `min_value` for RMSE) is an error,
+        not silently ignored."""
+        if self.metric is not None:
+            return
+        default = DEFAULT_GATES[task]
+        wrong = "min_value" if not default.higher_is_better else "max_value"
+        if getattr(self, wrong) is not None:
+            right = "max_value" if wrong == "min_value" else "min_value"
+            raise ValueError(
+                f"evaluation.{wrong} does not apply to {task.value}'s gate {default.metric} "
+                f"({'lower' if wrong == 'min_value' else 'higher'} is better): give evaluation.{right}"
+            )
+
     def gate(self, task: Task) -> Gate:
         default = DEFAULT_GATES[task]
         metric = self.metric or default.metric
@@ -76,8 +113,19 @@ class EvaluationThresholds(StrictModel):
 
     @model_validator(mode="after")
     def _bound_matches_direction(self) -> EvaluationThresholds:
+        if self.max_drop is not None and self.max_drop < 0:
+            raise ValueError(f"evaluation.max_drop must be >= 0, not {self.max_drop}")
         if self.metric is None:
             return self
+        known = sorted(LOWER_IS_BETTER_METRICS | HIGHER_IS_BETTER_METRICS)
+        if self.metric not in known:
+            raise ValueError(f"evaluation.metric {self.metric!r} is not one of {known}")
+        if all(v is None for v in (self.min_value, self.max_value, self.max_drop, self.max_relative_drop)):
+            # A gate without a bound or an allowance would bless every candidate.
+            raise ValueError(
+                f"evaluation.metric {self.metric!r} needs a bound (min_value or max_value) or an "
+                "allowance against the baseline (max_drop or max_relative_drop)"
+            )
         lower = self.metric in LOWER_IS_BETTER_METRICS
         if lower and self.min_value is not None:
             raise ValueError(f"{self.metric} is lower-is-better: give evaluation.max_value, not min_value")

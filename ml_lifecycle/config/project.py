@@ -183,6 +183,7 @@ class PipelineConfig(StrictModel):
     @model_validator(mode="after")
     def _metrics_fit_the_task(self) -> PipelineConfig:
         task = self.dataset.label.task
+        self.evaluation.check_task(task)
         concept = self.drift.concept_metric
         if concept and concept not in CONCEPT_METRICS_BY_TASK[task]:
             raise ValueError(

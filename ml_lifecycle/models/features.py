@@ -48,14 +48,24 @@ class FeatureSpec:
         return self.numeric + self.bucketized + self.categorical_int + self.categorical_string
 
 
+# Training settings only one model family reads: left out of the other family's custom_config,
+# which TFX's cache key includes (a gbt setting must not retrain a DNN, nor a DNN one a gbt).
+GBT_ONLY = {"model_family", "gbt_num_trees", "gbt_max_depth"}
+DNN_ONLY = {"learning_rate", "hidden_units"}
+
+
 def custom_config_for(dataset, training=None, classes: tuple[str, ...] = ()) -> dict:
-    """The JSON-serialisable `custom_config` handed to Transform and Trainer. Binary configs keep
-    today's keys only, so taxi's Transform and Trainer stay cached across the upgrade."""
+    """The JSON-serialisable `custom_config`: Transform's without `training` (no training setting
+    changes the features), the Trainer's with the settings of its model family. A binary DNN's keys
+    are those of the kit before task types, so its Trainer's cache key did not move."""
     config = {"features": dataset.features.model_dump(), "label": dataset.label.name}
     if dataset.label.task is not Task.BINARY:
         config["task"] = dataset.label.task.value
     if classes:
         config["classes"] = list(classes)
     if training is not None:
-        config["training"] = training.model_dump(exclude={"window_spans"})
+        other_family = DNN_ONLY if training.model_family == "gbt" else GBT_ONLY
+        config["training"] = training.model_dump(exclude={"window_spans"} | other_family)
+        if training.model_family == "gbt":
+            config["training"]["model_family"] = "gbt"
     return config

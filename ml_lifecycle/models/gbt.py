@@ -41,8 +41,16 @@ def build_gbt(spec: FeatureSpec, num_trees: int, max_depth: int) -> tf.keras.Mod
     )
 
 
-def train_gbt(model: tf.keras.Model, file_pattern, data_accessor, tf_transform_output, label: str) -> None:
-    """One pass over the train split (TF-DF collects it, then grows the trees)."""
+class MissingClassesError(ValueError):
+    """TF-DF sizes a classifier's output from the labels it saw: a class absent from the training
+    window would shift every later class's score, so the Trainer stops instead."""
+
+
+def train_gbt(
+    model: tf.keras.Model, file_pattern, data_accessor, tf_transform_output, label: str, classes=()
+) -> None:
+    """One pass over the train split (TF-DF collects it, then grows the trees); a multiclass
+    model must come out with one score per class."""
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(
@@ -52,3 +60,15 @@ def train_gbt(model: tf.keras.Model, file_pattern, data_accessor, tf_transform_o
     ).map(lambda features, labels: (features, tf.reshape(labels, [-1])))
     model.fit(dataset, verbose=0)
     logging.info("trained %d trees", model.make_inspector().num_trees())
+    if classes:
+        check_class_count(model, next(iter(dataset))[0], classes)
+
+
+def check_class_count(model: tf.keras.Model, features: dict, classes) -> None:
+    width = int(model(features).shape[-1])
+    if width != len(classes):
+        raise MissingClassesError(
+            f"the gradient-boosted trees learned {width} classes, the schema lists {len(classes)} "
+            f"{list(classes)}: the training window lacks some of them (widen training.window_spans "
+            "or use model_family dnn)"
+        )

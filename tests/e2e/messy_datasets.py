@@ -13,6 +13,8 @@ import pandas as pd
 import yaml
 
 MONTHS = ("2024-01", "2024-02", "2024-03")
+# Penguins whose species the source leaves as `NA`: `data prepare` drops and counts them.
+PENGUINS_UNLABELLED = 7
 
 
 def _dates(rng: np.random.Generator, rows: int) -> pd.Series:
@@ -46,6 +48,7 @@ def write_penguins(directory: Path, rows: int = 900, seed: int = 11) -> Path:
             "species": species,
         }
     )
+    frame.loc[rng.choice(rows, PENGUINS_UNLABELLED, replace=False), "species"] = "NA"
     parquet_dir = Path(directory) / "penguins_parquet"
     parquet_dir.mkdir(parents=True, exist_ok=True)
     half = rows // 2

@@ -277,3 +277,32 @@ def test_a_concept_metric_of_another_task_is_refused(tiny_dataset_config, tmp_pa
         PipelineConfig(
             dataset=tiny_dataset_config(), work_dir=str(tmp_path), drift={"concept_metric": "rmse"}
         )
+
+
+def test_an_unknown_gate_metric_is_refused():
+    with pytest.raises(ValueError, match="evaluation.metric 'AUCC' is not one of"):
+        EvaluationThresholds(metric="AUCC", min_value=0.7)
+
+
+def test_a_gate_metric_without_bound_or_allowance_is_refused():
+    with pytest.raises(ValueError, match="needs a bound .* or an allowance"):
+        EvaluationThresholds(metric="BinaryAccuracy")
+
+
+def test_cross_entropy_gates_lower_is_better():
+    gate = EvaluationThresholds(metric="BinaryCrossentropy", max_value=0.5).gate(Task.BINARY)
+
+    assert (gate.higher_is_better, gate.value_bound) == (False, 0.5)
+
+
+def test_a_floor_on_the_default_regression_gate_is_refused(tiny_dataset_config, tmp_path):
+    dataset = tiny_dataset_config()
+    dataset = dataset.model_copy(update={"label": dataset.label.model_copy(update={"task": Task.REGRESSION})})
+
+    with pytest.raises(ValueError, match="evaluation.min_value does not apply to regression's gate"):
+        PipelineConfig(dataset=dataset, work_dir=str(tmp_path), evaluation={"min_value": 0.9})
+
+
+def test_a_negative_allowance_is_refused():
+    with pytest.raises(ValueError, match="evaluation.max_drop must be >= 0"):
+        EvaluationThresholds(max_drop=-0.1)

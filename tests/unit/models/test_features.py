@@ -68,3 +68,21 @@ def test_non_default_feature_settings_survive_the_round_trip():
 
 def test_transformed_name():
     assert transformed_name("fare") == "fare_xf"
+
+
+def test_each_family_gets_only_its_own_training_settings(dataset):
+    dnn = custom_config_for(dataset, TrainingConfig())["training"]
+    gbt = custom_config_for(dataset, TrainingConfig(model_family="gbt", gbt_num_trees=50))["training"]
+
+    # A DNN's keys are those of the kit before model families: its cache key did not move.
+    assert set(dnn) == {
+        "train_steps",
+        "eval_steps",
+        "batch_size",
+        "learning_rate",
+        "hidden_units",
+        "eval_buckets",
+        "train_buckets",
+    }
+    assert (gbt["model_family"], gbt["gbt_num_trees"]) == ("gbt", 50)
+    assert not {"learning_rate", "hidden_units"} & set(gbt)

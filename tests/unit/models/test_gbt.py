@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.models.features import FeatureSpec, transformed_name
-from ml_lifecycle.models.gbt import build_gbt
+from ml_lifecycle.models.gbt import MissingClassesError, build_gbt, check_class_count
 
 pytest.importorskip("tensorflow_decision_forests")
 
@@ -54,3 +54,24 @@ def test_outputs_have_the_dnns_shape(task, classes, width):
     else:
         predicted = predictions.argmax(axis=1) if width > 1 else (predictions[:, 0] > 0.5)
         assert np.mean(predicted == labels) > 0.9
+
+
+def test_a_class_missing_from_training_stops_the_trainer():
+    rng = np.random.default_rng(6)
+    features = _features(rng)
+    labels = (features[transformed_name("Body Mass (g)")][:, 0] > 0).astype(np.int64)  # classes 0, 1 only
+    model = build_gbt(_spec(Task.MULTICLASS, ("a", "b", "c")), num_trees=5, max_depth=3)
+    model.fit(tf.data.Dataset.from_tensor_slices((features, labels)).batch(64), verbose=0)
+
+    with pytest.raises(MissingClassesError, match=r"learned 1 classes, the schema lists 3 \['a', 'b', 'c'\]"):
+        check_class_count(model, features, ("a", "b", "c"))
+
+
+def test_all_classes_learned_pass_the_check():
+    rng = np.random.default_rng(7)
+    features = _features(rng)
+    labels = np.digitize(features[transformed_name("Body Mass (g)")][:, 0], [-0.5, 0.5]).astype(np.int64)
+    model = build_gbt(_spec(Task.MULTICLASS, ("a", "b", "c")), num_trees=5, max_depth=3)
+    model.fit(tf.data.Dataset.from_tensor_slices((features, labels)).batch(64), verbose=0)
+
+    check_class_count(model, features, ("a", "b", "c"))

@@ -150,7 +150,10 @@ def test_transform_and_trainer_get_the_dataset_features(taxi_config):
         spec = FeatureSpec.from_custom_config(custom_config)
         assert spec.label == "big_tipper"
         assert spec.raw_names() == taxi_config.dataset.features.all_names()
-        assert custom_config["training"]["train_steps"] == taxi_config.training.train_steps
+    trainer_config = json.loads(components["trainer"].exec_properties["custom_config"])
+    assert trainer_config["training"]["train_steps"] == taxi_config.training.train_steps
+    # No training setting changes the features, so none is in Transform's cache key.
+    assert "training" not in json.loads(components["transform"].exec_properties["custom_config"])
     transform_fn = components["transform"].exec_properties["preprocessing_fn"]
     assert transform_fn == "ml_lifecycle.models.preprocessing.preprocessing_fn"
     assert components["trainer"].exec_properties["run_fn"] == "ml_lifecycle.models.model.run_fn"
@@ -270,7 +273,7 @@ def test_evaluator_gets_the_eval_config(taxi_config):
         ["payment_type"],
     ]
     thresholded = _thresholded(passed)
-    assert list(thresholded) == ["ExampleCount", "Precision"]
+    assert list(thresholded) == ["Precision"]
     (per_slice,) = thresholded["Precision"]
     assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.75)
     assert per_slice.threshold.change_threshold.absolute.value == pytest.approx(-0.1)
@@ -302,7 +305,7 @@ def test_threshold_only_on_the_overall_slice(taxi_config):
     config = eval_config(taxi_config)
 
     thresholded = _thresholded(config)
-    assert list(thresholded) == ["ExampleCount", "AUC"]
+    assert list(thresholded) == ["AUC"]
     (per_slice,) = thresholded["AUC"]
     assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]  # the overall slice only
     assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
@@ -332,7 +335,7 @@ def test_threshold_follows_the_configured_metric_and_values(taxi_config):
 
     thresholded = _thresholded(eval_config(custom))
 
-    assert list(thresholded) == ["ExampleCount", "Precision"]
+    assert list(thresholded) == ["Precision"]
     (per_slice,) = thresholded["Precision"]
     assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
     assert per_slice.threshold.value_threshold.lower_bound.value == pytest.approx(0.75)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,20 +35,9 @@ def _gate(config: tfma.EvalConfig) -> tuple[str, tfma.MetricThreshold]:
         (metric.class_name, metric.per_slice_thresholds[0].threshold)
         for spec in config.metrics_specs
         for metric in spec.metrics
-        if metric.per_slice_thresholds and metric.class_name != "ExampleCount"
+        if metric.per_slice_thresholds
     ]
     return gated
-
-
-@pytest.mark.parametrize("task", list(Task))
-def test_every_task_requires_evaluated_examples_on_the_overall_slice(tmp_path, task):
-    classes = ("a", "b") if task is Task.MULTICLASS else ()
-    config = eval_config(_config(tmp_path, task, classes), classes)
-
-    (counted,) = [m for s in config.metrics_specs for m in s.metrics if m.class_name == "ExampleCount"]
-    (per_slice,) = counted.per_slice_thresholds
-    assert list(per_slice.slicing_specs) == [tfma.SlicingSpec()]
-    assert per_slice.threshold.value_threshold.lower_bound.value == 1
 
 
 def test_multiclass_reads_the_class_index_from_the_transform_signature(tmp_path):
@@ -105,7 +95,10 @@ def test_regression_gates_on_rmse_lower_is_better_relative_to_the_baseline(tmp_p
     metric, threshold = _gate(eval_config(_config(tmp_path, Task.REGRESSION)))
 
     assert metric == "RootMeanSquaredError"
-    assert not threshold.HasField("value_threshold")  # no default bound: RMSE's scale is the label's
+    # No default bound (RMSE's scale is the label's): the largest float, so TFMA always validates
+    # and a NaN RMSE fails.
+    assert threshold.value_threshold.upper_bound.value == sys.float_info.max
+    assert not threshold.value_threshold.HasField("lower_bound")
     assert threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
     assert threshold.change_threshold.relative.value == pytest.approx(0.05)
     assert not threshold.change_threshold.HasField("absolute")
@@ -118,3 +111,12 @@ def test_a_ceiling_and_an_absolute_allowance_for_regression(tmp_path):
     assert threshold.value_threshold.upper_bound.value == pytest.approx(12.5)
     assert not threshold.value_threshold.HasField("lower_bound")
     assert threshold.change_threshold.absolute.value == pytest.approx(0.5)
+
+
+def test_a_higher_is_better_gate_without_a_bound_gets_the_lowest_float(tmp_path):
+    evaluation = EvaluationThresholds(metric="BinaryAccuracy", max_drop=0.01)
+    metric, threshold = _gate(eval_config(_config(tmp_path, Task.BINARY, evaluation=evaluation)))
+
+    assert metric == "BinaryAccuracy"
+    assert threshold.value_threshold.lower_bound.value == -sys.float_info.max
+    assert threshold.change_threshold.absolute.value == pytest.approx(-0.01)
