@@ -226,6 +226,16 @@ class DatasetConfig(StrictModel):
     # Directory of the YAML file; relative paths resolve against it.
     base_dir: str = "."
 
+    @field_validator("na_values", mode="before")
+    @classmethod
+    def _na_values_as_text(cls, value: object) -> object:
+        # Numbers in YAML (`na_values: [-999]`) are compared as the text they are written as
+        # (-999 -> '-999', -999.0 -> '-999.0'); booleans are left to be refused, as `yes` would
+        # otherwise turn into 'True'.
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value]
+        return value
+
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:

@@ -1,9 +1,15 @@
 """The label column of the spans, per `label.task`, as text ("" where a row has no label).
 
 binary: the expression as 0/1 (a row it cannot judge, e.g. over a missing value, is 0), or the
-column as it is. multiclass: the column's text, stripped, or the expression's result as text;
-checked against `label.classes` when they are given. regression: a number as float text ('3' ->
-'3.0', as CsvExampleGen must see a FLOAT column). Rows without a label are dropped by prepare.
+column as 0/1 ('1.0' -> '1'); any other value is refused, naming its row. multiclass: the column's
+text, stripped, or the expression's result as text; whole numbers in float form as integers when
+every value is a whole number ('3.0' -> '3'); checked against `label.classes` when they are given.
+regression: a number as float text ('3' -> '3.0', as CsvExampleGen must see a FLOAT column). Rows
+without a label are dropped by prepare.
+
+Whole floats are made integers because pandas writes an integer column with nulls as floats: a
+Parquet label of 1 and 0 with a missing one arrives as '1.0', which the pre-flight check (and
+CsvExampleGen, typing the column FLOAT) would not take for an integer, nor for class 1.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import pandas as pd
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.datasets.sources import default_where, first_row
+from ml_lifecycle.datasets.sources import default_where, first_row, integer_text, map_distinct
 from ml_lifecycle.datasets.span_files import as_float_text
 
 
@@ -62,17 +68,60 @@ def compute_label(
     label = config.label
     if label.task is Task.BINARY:
         if not label.expression:
-            return frame[label.name]
-        return _evaluate(frame, label.expression).fillna(False).astype(np.int64).astype(str)
+            return _binary_column(frame[label.name], label.name, where)
+        return _binary_expression(_evaluate(frame, label.expression), label.expression, where)
     if label.task is Task.MULTICLASS:
         if label.expression:
             classes = _as_text(_evaluate(frame, label.expression))
         else:
-            classes = frame[label.name].str.strip()
+            classes = _whole_numbers_as_integers(frame[label.name].str.strip())
         if label.classes:
             _check_classes(classes, label.classes, where, label.name)
         return classes
     return _regression_label(frame, config, where)
+
+
+def _binary_text(text: str) -> str | None:
+    """'0' / '1' for a cell holding 0 or 1 in any integer or float form, "" for "", else None."""
+    integer = integer_text(text)
+    if not integer:
+        return integer
+    return str(int(integer)) if int(integer) in (0, 1) else None
+
+
+def _binary_column(column: pd.Series, name: str, where: Callable[[int], str]) -> pd.Series:
+    labels = map_distinct(column, _binary_text)
+    refused = labels.isna()
+    if refused.any():
+        row = first_row(refused)
+        raise DataError(
+            f"{where(row)}, column {name!r}: expected 0 or 1 (label.task binary), got {column.iloc[row]!r}"
+        )
+    return labels
+
+
+def _binary_expression(values: pd.Series, expression: str, where: Callable[[int], str]) -> pd.Series:
+    """True/False or 0/1 as '1'/'0'; a row the expression cannot judge (NaN, None) is 0."""
+    unjudged = values.isna().to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    numbers[unjudged] = 0
+    # A NaN left is a value that is no number ('x'); it is in neither 0 nor 1.
+    refused = ~np.isin(numbers, (0, 1))
+    if refused.any():
+        row = first_row(refused)
+        value = values.iloc[row]
+        shown = value.item() if isinstance(value, np.generic) else value
+        raise DataError(
+            f"{where(row)}, label.expression {expression!r}: gives {shown!r}; label.task binary needs 0 "
+            "or 1 (or True/False)"
+        )
+    return pd.Series(numbers.astype(np.int64).astype(str), index=values.index, dtype=object)
+
+
+def _whole_numbers_as_integers(classes: pd.Series) -> pd.Series:
+    """Classes that are all whole numbers as integer text; classes of any other kind as they are."""
+    integers = map_distinct(classes, integer_text)
+    return classes if integers.isna().any() else integers
 
 
 def _check_classes(classes: pd.Series, known: list[str], where: Callable[[int], str], name: str) -> None:

@@ -5,12 +5,16 @@ datetimes (2007-11-11T08:30:00, 2007-11-11 08:30), an offset (+05:00, Z) convert
 strftime pattern: exactly that. `auto`: epoch seconds when every cell is a number, else ISO-8601.
 The result is naive, in UTC. Every row needs a time: a missing one is an error.
 
+A pattern is tried on a known time before any cell (formatted with it, then parsed back), so
+one pandas cannot read with ('%Q', '%s', '%-d') is named as spans.time_format, not as row 1.
+
 The plain conversion runs once over the column; a coercing one runs only when it fails, to find
 the first bad row, which `where(row)` names ('<file>: row <n>').
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 
@@ -32,6 +36,8 @@ _ISO_EXPECTED = "a date in ISO-8601 (e.g. 2007-11-11)"
 # which is exact.
 _LITERAL = "\x01"
 _BOUNDS = f"({pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d})"
+# The time a pattern is tried on: aware (so %z and %Z have a value), every field distinct.
+_PROBE_TIME = datetime.datetime(2007, 11, 12, 13, 14, 15, 123456, tzinfo=datetime.timezone.utc)
 
 
 def parse_times(
@@ -42,6 +48,8 @@ def parse_times(
     def error(row: int, problem: str) -> DataError:
         return DataError(f"{where(row)}, column {column!r}: {problem}")
 
+    if time_format not in ("auto", "iso", *_EPOCH_UNITS):
+        _check_pattern(time_format)
     is_text = cells.dtype == object
     missing = (cells == "") if is_text else cells.isna()
     if missing.any():
@@ -111,6 +119,19 @@ def _iso_times(cells: pd.Series, error: Callable[[int, str], DataError], *, hint
         expected += " (spans.time_format auto reads a column that is not all numbers as ISO-8601)"
     # utc=True: offsets converted (mixed ones too); a time without one is taken as UTC.
     return _parsed(cells, codes, pd.Index(distinct), not_iso, {"utc": True}, expected, error)
+
+
+def _check_pattern(pattern: str) -> None:
+    """Refuses a pattern pandas cannot parse its own strftime output with: a bad directive ('%Q'),
+    a stray '%', or one strftime knows and strptime does not ('%s', '%-d')."""
+    try:
+        probe = _PROBE_TIME.strftime(pattern)
+        pd.to_datetime([_LITERAL + probe], format=_LITERAL + pattern, exact=True, utc=True)
+    except (ValueError, OverflowError) as error:  # strftime's and pandas' errors for a bad pattern
+        raise DataError(
+            f"spans.time_format {pattern!r}: not a strftime pattern pandas can read times with "
+            f"({str(error).replace(_LITERAL, '')})"
+        ) from error
 
 
 def _pattern_times(cells: pd.Series, pattern: str, error: Callable[[int, str], DataError]) -> pd.Series:

@@ -299,6 +299,20 @@ def test_na_values_default_and_replacement(tiny_dataset_config):
     assert tiny_dataset_config(na_values=["?", "-"]).na_values == ["?", "-"]
 
 
+def test_na_values_given_as_numbers_read_as_their_text(tiny_dataset_config):
+    config = tiny_dataset_config(na_values=[-999, -999.0, 0, "?"])
+
+    assert config.na_values == ["-999", "-999.0", "0", "?"]
+
+
+def test_na_values_given_as_booleans_are_refused(tiny_dataset_yaml, error_in):
+    # YAML's `yes`/`true` are booleans: as text they would match no cell a user meant.
+    path = tiny_dataset_yaml(na_values=["?", True])
+
+    with pytest.raises(ConfigError, match=error_in(path, r"na_values\.1: ")):
+        load_dataset_config(path)
+
+
 @pytest.mark.parametrize(
     ("spans", "expected"),
     [

@@ -3,6 +3,8 @@ float text; "" where a row has no label; errors name the row, the column and the
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -16,7 +18,7 @@ def _label(tiny_dataset_config, frame, where=None, **label):
     return (compute_label(frame, config) if where is None else compute_label(frame, config, where)).tolist()
 
 
-def test_binary_column_is_copied_as_it_is(tiny_dataset_config):
+def test_binary_column_of_0_and_1_is_kept(tiny_dataset_config):
     assert _label(tiny_dataset_config, {"y": ["1", "0", ""]}, name="y") == ["1", "0", ""]
 
 
@@ -126,3 +128,55 @@ def test_expression_giving_one_value_is_refused(tiny_dataset_config):
         DataError, match=r"label\.expression '1 \+ 1': gives one value \(2\), not one per row"
     ):
         _label(tiny_dataset_config, {"fare": ["1"]}, name="y", expression="1 + 1")
+
+
+# --- whole floats in integer roles (a pandas integer column with nulls is written as floats) ------
+
+
+def test_binary_column_of_whole_floats_is_integer_text(tiny_dataset_config):
+    labels = _label(tiny_dataset_config, {"y": ["1.0", "0.0", "", " 1 ", "0"]}, name="y")
+
+    assert labels == ["1", "0", "", "1", "0"]
+
+
+@pytest.mark.parametrize("bad", ["2", "0.5", "yes", "-1.0"])
+def test_binary_column_other_than_0_or_1_names_the_row(tiny_dataset_config, bad):
+    where = {2: "raw/b.parquet: row 3"}.__getitem__
+
+    with pytest.raises(
+        DataError,
+        match=rf"^raw/b\.parquet: row 3, column 'y': expected 0 or 1 \(label\.task binary\), got '{bad}'$",
+    ):
+        _label(tiny_dataset_config, {"y": ["1", "0", bad, "7"]}, where, name="y")
+
+
+@pytest.mark.parametrize(("expression", "value"), [("tips * 2", "2"), ("tips / 2", "0.5"), ("tips", "'x'")])
+def test_binary_expression_other_than_0_or_1_names_the_row(tiny_dataset_config, expression, value):
+    frame = {"tips": ["0", "x" if value == "'x'" else "1", "1"]}
+
+    with pytest.raises(
+        DataError,
+        match=rf"^row 3, label\.expression '{re.escape(expression)}': gives {re.escape(value)}; "
+        r"label\.task binary needs 0 or 1 \(or True/False\)$",
+    ):
+        _label(tiny_dataset_config, frame, name="y", expression=expression)
+
+
+def test_binary_expression_of_0_and_1_numbers_with_a_missing_value(tiny_dataset_config):
+    frame = {"tips": ["1", "", "0.0"]}
+
+    assert _label(tiny_dataset_config, frame, name="y", expression="tips * 1") == ["1", "0", "0"]
+
+
+def test_multiclass_column_of_whole_floats_is_integer_text(tiny_dataset_config):
+    frame = {"grade": ["1.0", "3.0", "", " 2 ", "3"]}
+
+    labels = _label(tiny_dataset_config, frame, name="grade", task="multiclass", classes=[1, 2, 3])
+
+    assert labels == ["1", "3", "", "2", "3"]
+
+
+def test_multiclass_column_with_a_fraction_stays_text(tiny_dataset_config):
+    frame = {"grade": ["1.0", "2.5", "3"]}
+
+    assert _label(tiny_dataset_config, frame, name="grade", task="multiclass") == ["1.0", "2.5", "3"]

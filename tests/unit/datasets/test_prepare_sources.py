@@ -219,3 +219,101 @@ def test_numbers_lose_surrounding_spaces_text_keeps_them(
     prepared = prepare_spans(tiny_dataset_config(), tmp_path / "data")
 
     assert read_csv(prepared[0].path)[1:] == [["300.0", "41.9", "07", " Cash", "1"]]
+
+
+# --- integer roles in a Parquet file pandas wrote (an integer column with nulls is float64) -------
+
+
+def _pandas_parquet(path, columns):
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False), path)
+
+
+def _tiny_parquet_config(tiny_dataset_config, label):
+    return tiny_dataset_config(source_csv=None, source_parquet="raw/trips.parquet", label=label)
+
+
+def _tiny_parquet_columns(epoch_seconds, hours, labels):
+    days = ["2013-01-15", "2013-02-01", "2013-03-01"][: len(hours)]
+    return {
+        "ts": [epoch_seconds(day) for day in days],
+        "fare": [10.0] * len(hours),
+        "lat": [41.9] * len(hours),
+        "hour": hours,
+        "payment": ["Cash"] * len(hours),
+        "y": labels,
+    }
+
+
+def test_parquet_binary_label_and_categorical_int_with_nulls_are_integer_text(
+    tmp_path, tiny_dataset_config, epoch_seconds, read_csv
+):
+    columns = _tiny_parquet_columns(epoch_seconds, [5, None, 23], [1, 0, None])
+    _pandas_parquet(tmp_path / "raw" / "trips.parquet", columns)
+    config = _tiny_parquet_config(tiny_dataset_config, {"name": "y"})
+
+    prepared = prepare_spans(config, tmp_path / "data")
+
+    assert read_csv(prepared[0].path)[1:] == [
+        ["10.0", "41.9", "5", "Cash", "1"],
+        ["10.0", "41.9", "", "Cash", "0"],
+    ]
+    assert _check_all(config, tmp_path / "data", prepared) == [2]
+
+
+def test_parquet_multiclass_integer_classes_with_nulls_match_label_classes(
+    tmp_path, tiny_dataset_config, epoch_seconds, read_csv
+):
+    columns = _tiny_parquet_columns(epoch_seconds, [5, 6, 7], [3, None, 1])
+    _pandas_parquet(tmp_path / "raw" / "trips.parquet", columns)
+    config = _tiny_parquet_config(
+        tiny_dataset_config, {"name": "y", "task": "multiclass", "classes": [1, 2, 3]}
+    )
+
+    prepared = prepare_spans(config, tmp_path / "data")
+
+    assert [row[-1] for row in read_csv(prepared[0].path)] == ["y", "3", "1"]
+    assert _check_all(config, tmp_path / "data", prepared) == [2]
+
+
+def test_parquet_categorical_int_with_a_fraction_names_file_row_and_column(
+    tmp_path, tiny_dataset_config, epoch_seconds
+):
+    columns = _tiny_parquet_columns(epoch_seconds, [5, None, 2.5], [1, 0, 1])
+    _pandas_parquet(tmp_path / "raw" / "trips.parquet", columns)
+    config = _tiny_parquet_config(tiny_dataset_config, {"name": "y"})
+
+    with pytest.raises(
+        DataError,
+        match=rf"^{re.escape(str(tmp_path / 'raw' / 'trips.parquet'))}: row 3, column 'hour': expected an "
+        r"integer \(features\.categorical_int\), got '2\.5'$",
+    ):
+        prepare_spans(config, tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_binary_label_other_than_0_or_1_names_the_row(tmp_path, tiny_dataset_config, tiny_source_csv):
+    header = ["ts", "fare", "lat", "hour", "payment", "y"]
+    source = tiny_source_csv(header=header, rows=[["1358000000", "4", "1", "2", "Cash", v] for v in "102"])
+
+    with pytest.raises(
+        DataError,
+        match=rf"^{re.escape(str(source))}: row 4, column 'y': expected 0 or 1 \(label\.task binary\), "
+        r"got '2'$",
+    ):
+        prepare_spans(tiny_dataset_config(label={"name": "y"}), tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_categorical_int_keeps_integer_text_as_written_and_whole_floats_as_integers(
+    tmp_path, tiny_dataset_config, tiny_source_csv, read_csv
+):
+    header = ["ts", "fare", "lat", "hour", "payment", "y"]
+    hours = [" 07", "7.0", "1e1", "-0.0"]
+    tiny_source_csv(header=header, rows=[["1358000000", "4", "1", hour, "Cash", "1"] for hour in hours])
+
+    prepared = prepare_spans(tiny_dataset_config(label={"name": "y"}), tmp_path / "data")
+
+    assert [row[2] for row in read_csv(prepared[0].path)[1:]] == ["07", "7", "10", "0"]

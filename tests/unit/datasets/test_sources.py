@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ml_lifecycle.base.errors import DataError
-from ml_lifecycle.datasets.sources import load_source
+from ml_lifecycle.datasets.sources import integer_text, load_source
 
 HEADER = ["ts", "fare", "lat", "hour", "payment", "tips"]
 
@@ -117,6 +117,29 @@ def test_configured_na_values_replace_the_defaults(tiny_dataset_config, tiny_sou
     frame = load_source(tiny_dataset_config(na_values=["?", "-"])).frame
 
     assert frame[["fare", "lat", "hour"]].values.tolist() == [["", "NA", ""]]
+
+
+def test_numeric_na_values_match_cells_of_the_same_number(tmp_path, tiny_dataset_config):
+    # A pandas integer column with nulls reaches Parquet as floats: its -999 sentinel reads '-999.0'.
+    _write_parquet(
+        tmp_path / "trips.parquet",
+        {
+            "ts": [1358000000] * 3,
+            "fare": pa.array([-999.0, 3.5, -999.5]),
+            "lat": pa.array([" -999 ", "-9.99e2", "-9990"]),
+            "hour": pa.array([-999, 5, None], pa.int64()),
+            "payment": ["-999.0", "Cash", "-999x"],
+            "tips": [1, 1, 1],
+        },
+    )
+
+    frame = load_source(_parquet_config(tiny_dataset_config, na_values=[-999, "?"])).frame
+
+    assert frame[["fare", "lat", "hour", "payment"]].values.tolist() == [
+        ["", "", "", ""],
+        ["3.5", "", "5", "Cash"],
+        ["-999.5", "-9990", "", "-999x"],
+    ]
 
 
 # --- Parquet ------------------------------------------------------------------------------------
@@ -243,3 +266,26 @@ def test_unreadable_parquet_source_is_named(tmp_path, tiny_dataset_config, make,
 
     with pytest.raises(DataError, match=rf"^{re.escape(str(tmp_path / 'trips.parquet'))}: {problem}"):
         load_source(_parquet_config(tiny_dataset_config))
+
+
+# --- integer cells --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (" 07 ", "07"),  # integer text as written, stripped
+        ("7.0", "7"),  # how pandas writes an integer column with nulls
+        ("1e1", "10"),
+        ("-0.0", "0"),
+        ("9007199254740993.0", "9007199254740993"),  # above 2**53: a float would make it ...992
+        ("", ""),
+        ("2.5", None),
+        ("inf", None),
+        ("nan", None),
+        ("1e30", None),  # beyond int64
+        ("seven", None),
+    ],
+)
+def test_integer_text(text, expected):
+    assert integer_text(text) == expected

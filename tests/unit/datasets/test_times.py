@@ -158,3 +158,23 @@ def test_epoch_format_names_a_date_cell():
         r"got '2013-01-01'$",
     ):
         _parse(["2013-01-01"], "epoch_ms")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("%Q", "'Q' is a bad directive in format '%Q'"),
+        ("%d/%m/%Y %", "stray % in format '%d/%m/%Y %'"),
+        # strftime writes epoch seconds for %s; pandas' parser has no such directive
+        ("%s", "'s' is a bad directive in format '%s'"),
+        ("%-d/%m/%Y", "'-' is a bad directive in format '%-d/%m/%Y'"),
+    ],
+)
+def test_unusable_pattern_is_named_before_any_cell(pattern, problem):
+    with pytest.raises(
+        DataError,
+        match=rf"^spans\.time_format {re.escape(repr(pattern))}: not a strftime pattern pandas can "
+        rf"read times with \({re.escape(problem)}\)$",
+    ):
+        # Named before the cells are looked at: the empty one would otherwise be the error.
+        _parse(["11/12/2007", "", "12/12/2007"], pattern)
