@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ml_lifecycle.base.contracts import Prop
+from ml_lifecycle.metadata.metric_names import change_text, metric_text
 
 if TYPE_CHECKING:
     from ml_lifecycle.config.project import PipelineConfig
@@ -86,19 +87,14 @@ def cmd_lineage(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def _number(value: object) -> str:
+    """A value that is not a metric (a span, a count of examples, a drift score, a version)."""
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        # Regression errors and squared errors are in the label's units: 18,177 reads, 1.818e+04 not.
-        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+        return f"{value:.4g}"  # and nan, inf
     return "-" if value is None else str(value)
 
 
-def _delta(before: float, after: float) -> str:
-    change = after - before
-    whole = before.is_integer() and after.is_integer() and max(abs(before), abs(after)) > 1  # counts
-    # Past 10,000 (the label's units of a regression) the decimals of a change are noise.
-    return f"{change:+,.0f}" if whole or max(abs(before), abs(after)) >= 1e4 else f"{change:+.4f}"
+def _metric_value(name: str, value: object) -> str:
+    return metric_text(name, value) if isinstance(value, float) else _number(value)
 
 
 def _metric_lines(diff) -> list[str]:
@@ -106,14 +102,17 @@ def _metric_lines(diff) -> list[str]:
     task = f"{diff.task} model, " if diff.task is not None else ""
     lines = [f"metrics:  {task}headline first" if diff.headline_count else "metrics:"]
     width = max([18, *(len(change.name) for change in diff.metrics)])
-    shown = [(_number(change.before), _number(change.after)) for change in diff.metrics]
+    shown = [
+        (_metric_value(change.name, change.before), _metric_value(change.name, change.after))
+        for change in diff.metrics
+    ]
     value_width = max([8, *(len(text) for pair in shown for text in pair)])
     for index, (change, (before, after)) in enumerate(zip(diff.metrics, shown, strict=True)):
         if index == diff.headline_count and index:
             lines.append("          other metrics:")
         delta = ""
         if isinstance(change.before, float) and isinstance(change.after, float):
-            delta = f"  ({_delta(change.before, change.after)})"
+            delta = f"  ({change_text(change.name, change.before, change.after)})"
         lines.append(
             f"          {change.name:<{width}} {before:>{value_width}} -> {after:>{value_width}}{delta}"
         )

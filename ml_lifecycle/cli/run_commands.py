@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ml_lifecycle.base.contracts import COMPONENT_IDS, ConceptVerdict, DriftVerdict, Prop
 from ml_lifecycle.base.errors import UsageError
+from ml_lifecycle.metadata.metric_names import change_text, gate_metric_name, metric_text, per_class_values
 
 if TYPE_CHECKING:
     from ml_lifecycle.config.project import PipelineConfig
@@ -27,7 +28,9 @@ def parse_spans(args: argparse.Namespace) -> list[int]:
     raise UsageError("give --span N or --spans A:B")
 
 
-def _format_report(report, outcome) -> str:
+def _format_report(report, outcome, gate_metric: str | None = None) -> str:
+    """The summary of one span's run; `gate_metric` (the configured gate's listed name) leads
+    the metrics."""
     lines = []
     status = "FAILED" if outcome.error else "COMPLETE"
     cached = report.cached_components if report else []
@@ -42,7 +45,7 @@ def _format_report(report, outcome) -> str:
     if report:
         lines.append(f"  anomalies  {len(report.anomalies) or 'none'}")
         lines += _drift_lines(report)
-        lines += _metric_lines(report)
+        lines += _metric_lines(report, gate_metric)
         if report.blessed is not None:
             lines.append(f"  blessed    {'yes' if report.blessed else 'no (below threshold)'}")
         if report.model_check_passed is not None:
@@ -66,6 +69,7 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
 
     spans = parse_spans(args)
     store = config.metadata.describe(config.metadata_file)
+    gate_metric = gate_metric_name(config.gate.metric)
     for span in spans:
         print(f"span {span}: running the pipeline ({config.pipeline_name}, store {store})")
         sys.stdout.flush()
@@ -74,7 +78,7 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
             report = MetadataClient.from_config(config).run(outcome.run_id, COMPONENT_IDS)
         except RunNotFoundError:
             report = None
-        print(_format_report(report, outcome))
+        print(_format_report(report, outcome, gate_metric))
         if outcome.error:
             return EXIT_RUN_FAILED
     return 0
@@ -108,35 +112,26 @@ def _drift_lines(report) -> list[str]:
     return lines
 
 
-def _metric_lines(report) -> list[str]:
-    """The task's headline metrics, each with its baseline's and the change where a baseline was
-    evaluated; for a multiclass model also each class's recall, by the model's class values."""
-    from ml_lifecycle.metadata.metric_names import per_class_values
-
-    headline = report.headline_metrics()
+def _metric_lines(report, gate_metric: str | None) -> list[str]:
+    """The task's headline metrics, gating metric first, each with its baseline's and the change
+    where a baseline was evaluated; for a multiclass model also each class's recall, by the
+    model's class values."""
+    headline = report.headline_metrics(gate_metric)
     width = max([16, *(len(m.name) for m in headline)])
     lines = []
     for index, metric in enumerate(headline):
         if metric.baseline is not None:
-            # Past 10,000 (a regression's errors, in the label's units) decimals are noise.
-            large = max(abs(metric.candidate), abs(metric.baseline)) >= 1e4
-            change = f"{metric.change:+,.0f}" if large else f"{metric.change:+.4f}"
-            baseline = f"  baseline {_value_text(metric.baseline)}  change {change}"
+            change = change_text(metric.name, metric.baseline, metric.candidate)
+            baseline = f"  baseline {metric_text(metric.name, metric.baseline)}  change {change}"
         else:
             # Only the gating metric's note: the rest have no baseline for the same reason.
             baseline = "  (no baseline: first blessed model)" if index == 0 else ""
-        lines.append(f"  {metric.name:<{width}} {_value_text(metric.candidate)}{baseline}")
+        lines.append(f"  {metric.name:<{width}} {metric_text(metric.name, metric.candidate)}{baseline}")
     recalls = per_class_values({m.name: m.candidate for m in report.metrics}, "recall", report.classes)
     if recalls:
         shown = "  ".join(f"{name} {value:.2f}" for name, value in recalls.items())
         lines.append(f"  {'recall per class':<{width}} {shown}")
     return lines
-
-
-def _value_text(value: float) -> str:
-    if abs(value) >= 1e4:
-        return f"{value:,.0f}"
-    return f"{value:.0f}" if value.is_integer() and abs(value) > 1 else f"{value:.4f}"
 
 
 def register(commands: argparse._SubParsersAction) -> None:

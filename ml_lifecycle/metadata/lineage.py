@@ -12,6 +12,7 @@ import glob
 import json
 import os
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -119,7 +120,11 @@ def _describe(node: LineageNode) -> str:
     return f"{node.label} (#{node.id}) {node.uri}"
 
 
-def _artifact_label(type_name: str, properties: dict[str, object]) -> str:
+def _artifact_label(type_name: str, properties: dict[str, object], spans: Sequence[int] = ()) -> str:
+    """What a person reads for an artifact; a Model names the `spans` it was trained on (a
+    window may hold several), and is plain "Model" when no Examples are upstream of it."""
+    if type_name == "Model" and spans:
+        return f"Model trained on span{'s' * (len(spans) != 1)} {', '.join(map(str, spans))}"
     if type_name == "Examples" and properties.get(Prop.SPAN) is not None:
         return f"Examples span {properties[Prop.SPAN]}"
     if type_name == "PushedModel" and properties.get(Prop.PUSHED_VERSION) is not None:
@@ -208,11 +213,8 @@ def lineage(
             artifact = artifacts[int(raw_id)]
             properties = artifact_properties(artifact)
             type_name = artifact_types.get(artifact.type_id, "?")
-            label = _artifact_label(type_name, properties)
-            if type_name == "Model":
-                # A model trained on a window of spans: name them all (its Trainer's Examples).
-                spans = sorted(training_spans(store, artifact.id))
-                label = f"Model trained on span{'s' * (len(spans) != 1)} {', '.join(map(str, spans))}"
+            spans = sorted(training_spans(store, artifact.id)) if type_name == "Model" else []
+            label = _artifact_label(type_name, properties, spans)
             graph.nodes[key] = LineageNode(
                 key,
                 "artifact",

@@ -1,12 +1,17 @@
-"""The names TFMA metrics are listed under, and the task's headline metrics among them.
+"""The names TFMA metrics are listed under, the task's headline metrics among them, and how a
+metric's value is printed.
 
 TFMA writes several entries under one metric name: `recall[class 1]` is class 1's recall,
 `f1_score[macro]` the macro average, so neither overwrites the other nor an overall `f1_score`.
-`headline_names` picks the task's headline metrics (`base.contracts.HEADLINE_METRICS`).
+`headline_names` picks the task's headline metrics (`base.contracts.HEADLINE_METRICS`), the
+configured gate's metric first (`gate_metric_name` maps its TFMA class name to the listed name).
+`metric_text` and `change_text` are the one number format of `lifecycle run`, `lifecycle diff`
+and the HTML report.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -14,6 +19,10 @@ from ml_lifecycle.base.contracts import HEADLINE_METRICS, Task
 
 # TFMA's name for an average over classes (`aggregation_type { macro_average: true }`).
 MACRO = "macro"
+# Metrics that count examples: printed as whole numbers whatever their size.
+COUNT_METRICS = frozenset({"example_count", "weighted_example_count"})
+# Past this, a metric is in the label's units (a regression's errors, 18,177) and its decimals are noise.
+WHOLE_UNITS_FROM = 1e4
 
 
 def per_class_name(name: str, class_id: int) -> str:
@@ -75,17 +84,35 @@ def per_class_values(
     }
 
 
-def headline_names(task: Task | None, names: Iterable[str]) -> list[str]:
+# A lower-case letter or digit before a capital (Root|Mean, F1|Score), or the last capital of an
+# acronym before a capitalised word (AUC|Precision): where TFMA's snake-case names put `_`.
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def gate_metric_name(class_name: str) -> str:
+    """The name TFMA lists a metric class's value under (the class's default metric name), as a
+    gate names it in `evaluation.metric`: RootMeanSquaredError -> root_mean_squared_error,
+    AUC -> auc, AUCPrecisionRecall -> auc_precision_recall, F1Score -> f1_score."""
+    return _WORD_START.sub("_", class_name).lower()
+
+
+def headline_names(task: Task | None, names: Iterable[str], gate_metric: str | None = None) -> list[str]:
     """The listed names of the task's headline metrics among `names`, gating metric first.
 
-    A headline name stands for the overall entry, or where there is none for the macro average
-    over classes (multiclass `f1_score`). Absent metrics are left out; no task, no headline.
+    The gating metric is `gate_metric` (a listed name, `gate_metric_name`) when given and
+    evaluated, else the task's default (its first headline metric); a configured gate outside the
+    task's headline metrics still leads. A headline name stands for the overall entry, or where
+    there is none for the macro average over classes (multiclass `f1_score`). Absent metrics are
+    left out; no task, no headline.
     """
     if task is None:
         return []
     available = set(names)
     found = []
-    for name in HEADLINE_METRICS[task]:
+    wanted = HEADLINE_METRICS[task]
+    if gate_metric is not None:
+        wanted = (gate_metric, *(name for name in wanted if name != gate_metric))
+    for name in wanted:
         for candidate in (name, averaged_name(name)):
             if candidate in available:
                 found.append(candidate)
@@ -100,3 +127,29 @@ def task_of_metrics(names: Iterable[str]) -> Task | None:
         (task for task in Task if headline_names(task, available)[:1] == [HEADLINE_METRICS[task][0]]),
         None,
     )
+
+
+def _is_count(name: str) -> bool:
+    """`example_count`, also with an output or a qualifier (`head/example_count[class 1]`)."""
+    return name.split("[", 1)[0].rsplit("/", 1)[-1] in COUNT_METRICS
+
+
+def metric_text(name: str, value: float) -> str:
+    """A metric's value as printed: counts whole, values past 10,000 whole with thousands
+    separators (18,177), everything else with four decimals; NaN (an undefined AUC) as `nan`."""
+    if math.isnan(value):
+        return "nan"
+    if _is_count(name) or abs(value) >= WHOLE_UNITS_FROM:
+        return f"{value:,.0f}"
+    return f"{value:.4f}"
+
+
+def change_text(name: str, before: float, after: float) -> str:
+    """The signed change from `before` to `after` as printed: whole for counts and for metrics
+    past 10,000 on either side, else with four decimals."""
+    change = after - before
+    if math.isnan(change):
+        return "nan"
+    if _is_count(name) or max(abs(before), abs(after)) >= WHOLE_UNITS_FROM:
+        return f"{change:+,.0f}"
+    return f"{change:+.4f}"

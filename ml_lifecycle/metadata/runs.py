@@ -25,6 +25,10 @@ from ml_lifecycle.metadata.metric_names import headline_names, metric_name, task
 from ml_lifecycle.store.queries import ArtifactRecord, ComponentRun, component_runs
 
 OVERALL = "overall"
+# Where the Trainer exports the serving model inside a Model artifact: TFX's
+# `path_constants.SERVING_MODEL_DIR`, what `path_utils.serving_model_dir(uri)` joins to the uri
+# (only artifacts older than TFX 0.29, `is_old_artifact=True`, used `serving_model_dir`).
+SERVING_MODEL_DIR = "Format-Serving"
 
 
 @dataclass
@@ -69,10 +73,11 @@ class RunReport:
         """Multiclass: the class values by class index (TFMA's `class_id`)."""
         return self.model_description.classes if self.model_description is not None else ()
 
-    def headline_metrics(self) -> list[MetricComparison]:
-        """The task's headline metrics the evaluation holds, gating metric first."""
+    def headline_metrics(self, gate_metric: str | None = None) -> list[MetricComparison]:
+        """The task's headline metrics the evaluation holds, gating metric first: `gate_metric`
+        (the configured gate's listed name) when evaluated, else the task's default."""
         by_name = {m.name: m for m in self.metrics}
-        return [by_name[name] for name in headline_names(self.task, by_name)]
+        return [by_name[name] for name in headline_names(self.task, by_name, gate_metric)]
 
     def component(self, component_id: str) -> ComponentRun | None:
         return next((c for c in self.components if c.component_id == component_id), None)
@@ -247,9 +252,9 @@ def validation_failures(evaluation: ArtifactRecord) -> list[str]:
 def model_description(model: ArtifactRecord) -> ModelDescription | None:
     """The description of a Trainer's Model artifact (binary for models exported before it was
     written), or None when the model's serving directory is gone."""
-    from tfx.utils import path_utils
-
-    serving_dir = path_utils.serving_model_dir(model.uri)
+    # Joined here rather than through `tfx.utils.path_utils`, whose import loads TensorFlow
+    # (about 1.75 s) for every run summary, evaluated or not.
+    serving_dir = os.path.join(model.uri, SERVING_MODEL_DIR)
     return read_model_description(serving_dir) if os.path.isdir(serving_dir) else None
 
 

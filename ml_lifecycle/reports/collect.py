@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId, Prop, Task
 from ml_lifecycle.metadata.client import MetadataClient, PushedModelRecord
 from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord
-from ml_lifecycle.metadata.metric_names import class_named
+from ml_lifecycle.metadata.metric_names import class_named, gate_metric_name
 from ml_lifecycle.metadata.runs import RunReport, statistics_protos
 
 
@@ -61,6 +61,9 @@ class ReportData:
     # Errors (rmse, mae): how much the value may grow, as a fraction of the value at blessing.
     concept_max_relative_increase: float | None = None
     task: Task = Task.BINARY  # the dataset's label.task; a run's own model's task wins (`model_task`)
+    # The configured gate's metric as TFMA lists it (`gate_metric_name`): the models section's
+    # first metric; None: the task's default gate.
+    gate_metric: str | None = None
     runs: list[RunPoint] = field(default_factory=list)
     spans: list[SpanStats] = field(default_factory=list)
     drift: list[DriftRecord] = field(default_factory=list)
@@ -230,6 +233,7 @@ def collect_report(config) -> ReportData:
         concept_max_drop=config.drift.concept_max_drop,
         concept_max_relative_increase=config.drift.concept_max_relative_increase,
         task=config.task,
+        gate_metric=gate_metric_name(config.gate.metric),
     )
     lineage = _RunLineage()
     for run in reversed(client.runs()):  # oldest first: a span's newest run wins

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.cli.metadata_commands import format_diff
@@ -33,7 +35,7 @@ def test_binary_summary_shows_auc_first_with_its_baseline_and_change():
     assert _metric_lines(report) == [
         "  auc              0.8100  baseline 0.8000  change +0.0100",
         "  binary_accuracy  0.7500  baseline 0.7000  change +0.0500",
-        "  example_count    300  baseline 300  change +0.0000",
+        "  example_count    300  baseline 300  change +0",
     ]
 
 
@@ -110,5 +112,56 @@ def test_diff_of_fractions_keeps_four_decimals_and_no_headline_header_without_a_
     out = _diff(None, [Change("recall[Gentoo]", 1.0, 1.0), Change("auc", 0.8012, 0.7901)], 0)
     section = out.split("metrics:", 1)[1].splitlines()
     assert section[0] == ""
-    assert section[1].split() == ["recall[Gentoo]", "1", "->", "1", "(+0.0000)"]
+    assert section[1].split() == ["recall[Gentoo]", "1.0000", "->", "1.0000", "(+0.0000)"]
     assert section[2].split() == ["auc", "0.8012", "->", "0.7901", "(-0.0111)"]
+
+
+def _first_binary_run() -> RunReport:
+    """A first run: nothing blessed before it, so no metric has a baseline."""
+    return RunReport(
+        "span-1-run",
+        [],
+        metrics=[
+            MetricComparison("auc", 0.81),
+            MetricComparison("binary_accuracy", 0.75),
+            MetricComparison("calibration", 1.02),
+            MetricComparison("example_count", 300.0),
+        ],
+    )
+
+
+def test_a_configured_gate_leads_the_summary_and_carries_the_no_baseline_note():
+    lines = _format_report(_first_binary_run(), OUTCOME, "binary_accuracy").splitlines()[2:-1]
+    assert lines == [
+        "  binary_accuracy  0.7500  (no baseline: first blessed model)",
+        "  auc              0.8100",
+        "  calibration      1.0200",
+        "  example_count    300",
+    ]
+
+
+@pytest.fixture
+def gated_on_accuracy(make_project):
+    """The CLI test project with its Evaluator gated on binary accuracy instead of AUC."""
+    root = make_project(span=1, rows=2)
+    config = root / "lifecycle.yaml"
+    config.write_text(config.read_text() + "evaluation:\n  metric: BinaryAccuracy\n  min_value: 0.6\n")
+    return config
+
+
+def test_lifecycle_run_puts_the_configured_gate_first(gated_on_accuracy, monkeypatch, capsys):
+    from ml_lifecycle.cli import main as cli
+    from ml_lifecycle.metadata.client import MetadataClient
+    from ml_lifecycle.pipeline.runners import local
+
+    class Store:
+        def run(self, run_id, component_ids):
+            return _first_binary_run()
+
+    monkeypatch.setattr(local, "run_span", lambda config, span, progress: OUTCOME)
+    monkeypatch.setattr(MetadataClient, "from_config", classmethod(lambda cls, config: Store()))
+    assert cli.main(["--config", str(gated_on_accuracy), "run", "--span", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    first = out.index("  anomalies  none") + 1
+    assert out[first] == "  binary_accuracy  0.7500  (no baseline: first blessed model)"
+    assert out[first + 1] == "  auc              0.8100"

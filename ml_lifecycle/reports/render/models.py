@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure
 
 from ml_lifecycle.base.contracts import HEADLINE_METRICS
-from ml_lifecycle.metadata.metric_names import headline_names
+from ml_lifecycle.metadata.metric_names import headline_names, metric_text
 from ml_lifecycle.reports.collect import ReportData, RunPoint
 from ml_lifecycle.reports.render.elements import (
     DRIFT_COLOR,
@@ -24,7 +24,6 @@ from ml_lifecycle.reports.render.elements import (
     empty,
     legend_outside,
     new_figure,
-    num,
     png_img,
     table,
 )
@@ -62,7 +61,7 @@ def models_section(data: ReportData) -> str:
     if not data.runs:
         return empty("No pipeline runs recorded yet.")
     task = data.model_task
-    headline = headline_names(task, {name for run in data.runs for name in run.metrics})
+    headline = headline_names(task, {name for run in data.runs for name in run.metrics}, data.gate_metric)
     plotted = [name for name in headline if _base(name) not in UNPLOTTED]
     parts = []
     if plotted:
@@ -75,7 +74,7 @@ def models_section(data: ReportData) -> str:
     else:
         parts.append(empty("No run has evaluated a model yet."))
     # Before any evaluation the table still names the gating metric, with dashes.
-    columns = (headline or list(HEADLINE_METRICS[task][:1])) + _class_columns(data.runs)
+    columns = (headline or [data.gate_metric or HEADLINE_METRICS[task][0]]) + _class_columns(data.runs)
     rows = []
     for i, run in enumerate(data.runs, start=1):
         blessed = (
@@ -87,7 +86,7 @@ def models_section(data: ReportData) -> str:
         )
         rows.append(
             [Cell(str(i)), Cell("–" if run.span is None else str(run.span))]
-            + [Cell(_metric_text(run.metrics.get(m))) for m in columns]
+            + [Cell("–" if m not in run.metrics else metric_text(m, run.metrics[m])) for m in columns]
             + [
                 blessed,
                 Cell(run.pushed_version or "–", "good" if run.pushed_version else "muted"),
@@ -108,13 +107,6 @@ def _class_columns(runs: Sequence[RunPoint]) -> list[str]:
 def _base(name: str) -> str:
     """A listed metric name without its class or averaging qualifier: f1_score[macro] -> f1_score."""
     return name.split("[", 1)[0]
-
-
-def _metric_text(value: float | None) -> str:
-    # Regression errors (and squared errors) are in the label's units: 18,177 reads, decimals not.
-    if value is not None and (abs(value) >= 1e4 or (value.is_integer() and abs(value) > 1)):
-        return f"{value:,.0f}"  # and counts
-    return num(value, 4)
 
 
 def _axes_groups(metrics: Sequence[str]) -> list[tuple[Scale, list[str]]]:
@@ -143,7 +135,8 @@ def _models_plot(data: ReportData, metrics: Sequence[str]) -> Figure:
             axes.scatter(
                 [], [], facecolors="white", edgecolors="#666", s=45, linewidths=1.5, label="not blessed"
             )
-            # The stars sit on the gating metric (the task's first headline metric).
+            # The stars sit on the gating metric: the configured gate's, else the task's default,
+            # first either way (`headline_names`).
             _pushed_stars(axes, data.runs, metrics[0])
             axes.set_title("Candidate model metrics per run")
         _failed_runs(axes, data.runs, annotate=index == 0)

@@ -9,9 +9,12 @@ from tensorflow_model_analysis.proto import metrics_for_slice_pb2, validation_re
 from ml_lifecycle.base.contracts import ArtifactFile, Task
 from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.metadata.metric_names import (
+    change_text,
     class_named,
+    gate_metric_name,
     headline_names,
     metric_name,
+    metric_text,
     per_class_values,
     task_of_metrics,
 )
@@ -114,6 +117,83 @@ def test_headline_names_follow_the_task_and_fall_back_to_the_macro_average():
     assert headline_names(None, {"auc"}) == []
 
 
+def test_a_configured_gate_leads_the_headline_even_outside_the_tasks_metrics():
+    regression = {"example_count", "mean_absolute_error", "mean_squared_error", "root_mean_squared_error"}
+    assert headline_names(Task.REGRESSION, regression, "mean_absolute_error") == [
+        "mean_absolute_error",
+        "root_mean_squared_error",
+        "mean_squared_error",
+        "example_count",
+    ]
+    binary = {"auc", "binary_accuracy", "precision"}
+    assert headline_names(Task.BINARY, binary, "precision") == ["precision", "auc", "binary_accuracy"]
+    # A multiclass gate on F1 leads with the macro average when there is no overall entry.
+    multiclass = {"sparse_categorical_accuracy", "f1_score[macro]", "f1_score[class 0]"}
+    assert headline_names(Task.MULTICLASS, multiclass, "f1_score")[0] == "f1_score[macro]"
+    # A gate the evaluation did not compute (a run from before the change) leaves the default order.
+    assert headline_names(Task.BINARY, {"auc", "binary_accuracy"}, "precision") == ["auc", "binary_accuracy"]
+
+
+def test_gate_metric_names_are_the_names_tfma_lists_the_metric_classes_under():
+    from ml_lifecycle.config.evaluation import HIGHER_IS_BETTER_METRICS, LOWER_IS_BETTER_METRICS
+
+    # Each class's default name, as TFMA 0.47 / tf-keras instantiate them (`Class().name`).
+    listed = {
+        "AUC": "auc",
+        "AUCPrecisionRecall": "auc_precision_recall",
+        "Accuracy": "accuracy",
+        "BinaryAccuracy": "binary_accuracy",
+        "BinaryCrossentropy": "binary_crossentropy",
+        "CategoricalAccuracy": "categorical_accuracy",
+        "CategoricalCrossentropy": "categorical_crossentropy",
+        "F1Score": "f1_score",
+        "MeanAbsoluteError": "mean_absolute_error",
+        "MeanAbsolutePercentageError": "mean_absolute_percentage_error",
+        "MeanSquaredError": "mean_squared_error",
+        "MeanSquaredLogarithmicError": "mean_squared_logarithmic_error",
+        "Precision": "precision",
+        "Recall": "recall",
+        "RootMeanSquaredError": "root_mean_squared_error",
+        "SparseCategoricalAccuracy": "sparse_categorical_accuracy",
+        "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+    }
+    assert set(listed) == HIGHER_IS_BETTER_METRICS | LOWER_IS_BETTER_METRICS  # every metric a gate may name
+    assert {name: gate_metric_name(name) for name in listed} == listed
+
+
+def test_every_default_gate_maps_to_its_tasks_first_headline_metric():
+    from ml_lifecycle.base.contracts import HEADLINE_METRICS
+    from ml_lifecycle.config.evaluation import DEFAULT_GATES
+
+    for task, gate in DEFAULT_GATES.items():
+        assert gate_metric_name(gate.metric) == HEADLINE_METRICS[task][0], task
+
+
+def test_metric_text_counts_whole_label_units_whole_and_the_rest_with_four_decimals():
+    assert metric_text("example_count", 300.0) == "300"
+    assert metric_text("example_count", 1.0) == "1"  # a count, however small
+    assert metric_text("example_count[class 2]", 12_345.0) == "12,345"
+    assert metric_text("head/weighted_example_count", 7.0) == "7"
+    assert metric_text("root_mean_squared_error", 23330.6) == "23,331"
+    assert metric_text("mean_squared_error", 495213432.0) == "495,213,432"
+    # Not a count: a whole value keeps its decimals (an RMSE of exactly 5, a recall of 1).
+    assert metric_text("root_mean_squared_error", 5.0) == "5.0000"
+    assert metric_text("recall[Gentoo]", 1.0) == "1.0000"
+    assert metric_text("auc", 0.80123) == "0.8012"
+    assert metric_text("auc", float("nan")) == "nan"
+
+
+def test_change_text_is_whole_for_counts_and_label_units_else_four_decimals():
+    assert change_text("example_count", 104.0, 94.0) == "-10"
+    assert change_text("example_count", 300.0, 300.0) == "+0"
+    assert change_text("root_mean_squared_error", 22253.4, 23330.6) == "+1,077"
+    # Past 10,000 on either side is enough: the change itself may be small.
+    assert change_text("mean_label", 9999.0, 10000.4) == "+1"
+    assert change_text("auc", 0.8012, 0.7901) == "-0.0111"
+    assert change_text("recall[Gentoo]", 1.0, 1.0) == "+0.0000"
+    assert change_text("auc", float("nan"), 0.8) == "nan"
+
+
 def test_the_task_is_read_from_the_gating_metric_an_evaluation_holds():
     assert task_of_metrics(["auc", "example_count"]) is Task.BINARY
     assert task_of_metrics(["sparse_categorical_accuracy", "recall[class 1]"]) is Task.MULTICLASS
@@ -152,6 +232,11 @@ def test_the_run_reads_its_task_from_the_model_else_from_the_metrics():
     )
     assert described.task is Task.MULTICLASS and described.classes == ("a", "b")
     assert described.headline_metrics() == [metrics[0]]  # only example_count is a multiclass headline
+    # The configured gate leads (`lifecycle run` passes `evaluation.metric`'s listed name).
+    assert [m.name for m in regression.headline_metrics("example_count")] == [
+        "example_count",
+        "root_mean_squared_error",
+    ]
 
 
 def test_model_description_is_read_from_the_serving_directory(tmp_path):
@@ -164,6 +249,24 @@ def test_model_description_is_read_from_the_serving_directory(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text(ModelDescription(Task.MULTICLASS, "species", ("Adelie", "Gentoo")).to_json())
     assert model_description(model).classes == ("Adelie", "Gentoo")
+
+
+def test_reading_a_models_description_does_not_load_tensorflow(tmp_path):
+    """`lifecycle run` describes every run, most with no evaluation: TensorFlow (~1.75 s to
+    import) must wait for something that reads TFMA's files."""
+    import subprocess
+    import sys
+
+    (tmp_path / "Format-Serving").mkdir()
+    script = (
+        "import sys\n"
+        "from ml_lifecycle.metadata.runs import model_description\n"
+        "from ml_lifecycle.store.queries import ArtifactRecord\n"
+        f"assert model_description(ArtifactRecord(3, 'Model', {str(tmp_path)!r}, {{}})) is not None\n"
+        "print(sorted(m for m in ('tensorflow', 'tfx') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_a_regression_slice_is_not_single_class_whatever_its_mean_label():

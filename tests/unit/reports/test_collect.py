@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from ml_lifecycle.metadata.drift import ConceptRecord
 from ml_lifecycle.reports.collect import concept_versions
 from ml_lifecycle.store.queries import PushedModelRecord
@@ -39,13 +43,12 @@ def test_run_points_name_classes_by_value_and_carry_the_models_task():
     assert point.task is Task.MULTICLASS and point.classes == ("Adelie", "Chinstrap")
 
 
-def test_collect_report_takes_the_task_and_concept_allowances_from_the_config(monkeypatch):
-    from pathlib import Path
-
+@pytest.fixture
+def taxi_config(monkeypatch):
+    """The repo's taxi project, read through a metadata store that holds no runs yet."""
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from ml_lifecycle.base.contracts import Task
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.metadata.client import MetadataClient
     from ml_lifecycle.reports import collect
@@ -54,13 +57,31 @@ def test_collect_report_takes_the_task_and_concept_allowances_from_the_config(mo
     connection.fake_database.SetInParent()
     empty = MetadataClient(metadata_store.MetadataStore(connection), "p")
     monkeypatch.setattr(collect.MetadataClient, "from_config", classmethod(lambda cls, config: empty))
-    config = load_config(Path(__file__).resolve().parents[3] / "lifecycle.yaml")
-    # The repo's taxi project, its label made a regression one (the default task is binary).
-    label = config.dataset.label.model_copy(update={"task": Task.REGRESSION})
-    config = config.model_copy(update={"dataset": config.dataset.model_copy(update={"label": label})})
+    return load_config(Path(__file__).resolve().parents[3] / "lifecycle.yaml")
+
+
+def test_collect_report_takes_the_task_and_concept_allowances_from_the_config(taxi_config):
+    from ml_lifecycle.base.contracts import Task
+    from ml_lifecycle.reports import collect
+
+    # The taxi label made a regression one (the default task is binary).
+    label = taxi_config.dataset.label.model_copy(update={"task": Task.REGRESSION})
+    dataset = taxi_config.dataset.model_copy(update={"label": label})
+    config = taxi_config.model_copy(update={"dataset": dataset})
 
     data = collect.collect_report(config)
 
     assert data.runs == [] and data.task is Task.REGRESSION
     assert data.concept_max_relative_increase == config.drift.concept_max_relative_increase
     assert data.concept_max_drop == config.drift.concept_max_drop
+    assert data.gate_metric == "root_mean_squared_error"  # the regression default's, as TFMA lists it
+
+
+def test_collect_report_names_the_configured_gates_metric_as_tfma_lists_it(taxi_config):
+    from ml_lifecycle.config.evaluation import EvaluationThresholds
+    from ml_lifecycle.reports import collect
+
+    gate = EvaluationThresholds(metric="BinaryAccuracy", min_value=0.6)
+    config = taxi_config.model_copy(update={"evaluation": gate})
+
+    assert collect.collect_report(config).gate_metric == "binary_accuracy"

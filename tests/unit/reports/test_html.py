@@ -20,6 +20,18 @@ def _images(page: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r"<img [^>]*src='data:image/png;base64,([^']+)'", page)]
 
 
+def _taxi_metrics(auc: float, accuracy: float, calibration: float, examples: int) -> dict[str, float]:
+    """The overall metrics a taxi run's Evaluator writes (`pipeline.eval_config.task_metrics`)."""
+    return {
+        "auc": auc,
+        "binary_accuracy": accuracy,
+        "calibration": calibration,
+        "example_count": float(examples),
+        "mean_label": 0.3,
+        "mean_prediction": 0.3 * calibration,
+    }
+
+
 def _full_data() -> ReportData:
     drift = [
         DriftRecord(span=1, verdict="no_baseline", policy="warn"),
@@ -58,13 +70,9 @@ def _full_data() -> ReportData:
         ),
     ]
     runs = [
-        RunPoint(
-            "run-1", 1, {"auc": 0.80, "binary_accuracy": 0.75}, blessed=True, pushed_version="1700000001"
-        ),
-        RunPoint(
-            "run-2", 2, {"auc": 0.81, "binary_accuracy": 0.76}, blessed=True, pushed_version="1700000002"
-        ),
-        RunPoint("run-3", 3, {"auc": 0.70, "binary_accuracy": 0.70}, blessed=False),
+        RunPoint("run-1", 1, _taxi_metrics(0.80, 0.75, 1.02, 300), blessed=True, pushed_version="1700000001"),
+        RunPoint("run-2", 2, _taxi_metrics(0.81, 0.76, 0.97, 400), blessed=True, pushed_version="1700000002"),
+        RunPoint("run-3", 3, _taxi_metrics(0.70, 0.70, 1.31, 140), blessed=False),
         RunPoint("run-4", 4, {}, blessed=None, failed_component="anomaly_gate"),
     ]
     spans = [
@@ -217,19 +225,80 @@ def _headers(section: str) -> list[str]:
     return re.findall(r"<th(?: class=text)?>([^<]*)</th>", section)
 
 
-def test_binary_models_table_keeps_its_columns():
-    section = _models_html(_full_data())
+def _models_figure(monkeypatch, data: ReportData):
+    """The models section's plot, as `models_section` drew it."""
+    from ml_lifecycle.reports.render import models
+
+    drawn = []
+    real_png_img = models.png_img
+    monkeypatch.setattr(
+        models, "png_img", lambda figure, alt: drawn.append(figure) or real_png_img(figure, alt)
+    )
+    models.models_section(data)
+    [figure] = drawn
+    return figure
+
+
+def _panels(figure) -> list[tuple[str, list[str]]]:
+    """Each axes of a figure, top to bottom: its y label and the metrics drawn on it."""
+    return [
+        (
+            axes.get_ylabel(),
+            [line.get_label() for line in axes.get_lines() if not line.get_label().startswith("_")],
+        )
+        for axes in figure.axes
+    ]
+
+
+def _pushed_points(figure) -> dict[str, tuple[float, float]]:
+    """Version -> where its pushed star's annotation points."""
+    return {
+        text.get_text().removeprefix("v"): tuple(text.xy)
+        for axes in figure.axes
+        for text in axes.texts
+        if text.get_text().startswith("v")
+    }
+
+
+def test_binary_models_table_and_plot_have_the_taxi_runs_layout(monkeypatch):
+    data = _full_data()
+    section = _models_html(data)
     assert _headers(section) == [
         "#",
         "span",
         "auc",
         "binary_accuracy",
+        "calibration",
+        "example_count",
         "blessed",
         "pushed version",
         "failed in",
         "run id",
     ]
-    assert "<td>0.8000</td><td>0.7500</td>" in section
+    assert "<td>0.8000</td><td>0.7500</td><td>1.0200</td><td>300</td>" in section
+    assert "mean_label" not in section and "mean_prediction" not in section
+    # AUC and accuracy share a [0, 1] panel; calibration (around 1) has its own; the count none.
+    figure = _models_figure(monkeypatch, data)
+    assert _panels(figure) == [
+        ("metric value", ["auc", "binary_accuracy"]),
+        ("calibration", ["calibration"]),
+    ]
+    # The pushed stars sit on the gating metric, the default gate's AUC.
+    assert _pushed_points(figure) == {"1700000001": (1, 0.80), "1700000002": (2, 0.81)}
+
+
+def test_a_configured_gate_leads_the_models_table_and_carries_the_pushed_stars(monkeypatch):
+    data = _full_data()
+    data.gate_metric = "binary_accuracy"
+    assert _headers(_models_html(data))[2:6] == ["binary_accuracy", "auc", "calibration", "example_count"]
+    figure = _models_figure(monkeypatch, data)
+    assert _panels(figure)[0] == ("metric value", ["binary_accuracy", "auc"])
+    assert _pushed_points(figure) == {"1700000001": (1, 0.75), "1700000002": (2, 0.76)}
+
+
+def test_before_any_evaluation_the_table_names_the_configured_gate():
+    data = ReportData(pipeline_name="p", gate_metric="binary_accuracy", runs=[RunPoint("r1", 1, {})])
+    assert _headers(_models_html(data))[2:3] == ["binary_accuracy"]
 
 
 def test_regression_models_section_charts_its_errors_not_auc():
