@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ml_lifecycle.base.contracts import Prop
-from ml_lifecycle.metadata.metric_names import change_text, metric_text
+from ml_lifecycle.metadata.metric_names import change_text, gate_metric_name, metric_text
 
 if TYPE_CHECKING:
     from ml_lifecycle.config.project import PipelineConfig
@@ -151,7 +151,7 @@ def format_diff(diff) -> str:
 
 def cmd_diff(config: PipelineConfig, args: argparse.Namespace) -> int:
     client = _client(config)
-    print(format_diff(client.diff(args.run_a, args.run_b)))
+    print(format_diff(client.diff(args.run_a, args.run_b, gate_metric_name(config.gate.metric))))
     return 0
 
 

@@ -173,12 +173,13 @@ class MetadataClient:
             f"{text!r} matches {len(matches)} runs: {', '.join(matches)}; give more of the id"
         )
 
-    def diff(self, run_a: str, run_b: str) -> RunDiff:
-        """What changed from run A to run B (ids or unique prefixes, see `resolve_run`)."""
+    def diff(self, run_a: str, run_b: str, gate_metric: str | None = None) -> RunDiff:
+        """What changed from run A to run B (ids or unique prefixes, see `resolve_run`);
+        `gate_metric` (a listed name, `metric_names.gate_metric_name`) leads the metrics."""
         run_a, run_b = self.resolve_run(run_a), self.resolve_run(run_b)
         runs = self._runs()
         ids = {c.component_id for run_id in (run_a, run_b) for c in runs[run_id].components}
-        return diff_runs(self.store, self.pipeline_name, run_a, run_b, sorted(ids))
+        return diff_runs(self.store, self.pipeline_name, run_a, run_b, sorted(ids), gate_metric)
 
     # Artifacts --------------------------------------------------------------------------
 

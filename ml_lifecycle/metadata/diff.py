@@ -217,8 +217,10 @@ def diff_runs(
     run_a: str,
     run_b: str,
     component_ids: list[str],
+    gate_metric: str | None = None,
 ) -> RunDiff:
-    """Compares run B with run A (A is the reference: 'before')."""
+    """Compares run B with run A (A is the reference: 'before'); `gate_metric` (a listed name)
+    leads the headline metrics when the project's gate is not the task's default."""
     report_a = describe_run(store, pipeline_name, run_a, component_ids)
     report_b = describe_run(store, pipeline_name, run_b, component_ids)
     diff = RunDiff(run_a, run_b, Change("span", report_a.span, report_b.span))
@@ -236,7 +238,7 @@ def diff_runs(
     )
     diff.task = report_b.task or report_a.task
     metrics_a, metrics_b = run_metrics(report_a), run_metrics(report_b)
-    headline = headline_names(diff.task, metrics_a.keys() | metrics_b.keys())
+    headline = headline_names(diff.task, metrics_a.keys() | metrics_b.keys(), gate_metric)
     diff.metrics = metric_changes(metrics_a, metrics_b, headline)
     diff.headline_count = len(headline)
     diff.blessed = Change("blessed", report_a.blessed, report_b.blessed)
