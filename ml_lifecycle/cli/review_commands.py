@@ -1,7 +1,9 @@
 """`lifecycle review list | label ID LABEL | export --span N [--force]`: the human review queue.
 
 The server queues predictions for review (`serving.review.automation`); a person labels them
-here and exports the labelled ones as a span that `lifecycle run --span N` trains on.
+here and exports the labelled ones as a span that `lifecycle run --span N` trains on. What a
+label is follows the model's task: 0 or 1 (binary), one of the dataset's classes (multiclass),
+a number (regression).
 """
 
 from __future__ import annotations
@@ -11,14 +13,22 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import LifecycleError
 
 if TYPE_CHECKING:
     from ml_lifecycle.config.project import PipelineConfig
+    from ml_lifecycle.serving.review import ReviewItem
 
 
 class ReviewQueueMissingError(LifecycleError, FileNotFoundError):
     """The configured review queue does not exist yet."""
+
+
+_LABEL_HELP = (
+    "the item's true answer, as its task's label: 0 or 1 (binary), one of the dataset's classes "
+    "(multiclass: label.classes, else the curated schema's), a number (regression)"
+)
 
 
 def register(commands) -> None:
@@ -32,9 +42,11 @@ def register(commands) -> None:
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(handler=cmd_review_list)
 
-    label = actions.add_parser("label", help="set an item's label (0 or 1)")
+    label = actions.add_parser(
+        "label", help="set an item's label: 0/1 (binary), a class (multiclass), a number (regression)"
+    )
     label.add_argument("id", type=int, help="item id (from `lifecycle review list`)")
-    label.add_argument("label", help="0 or 1")
+    label.add_argument("label", help=_LABEL_HELP)
     label.set_defaults(handler=cmd_review_label)
 
     export = actions.add_parser("export", help="write the labelled items as span N for the pipeline")
@@ -53,6 +65,16 @@ def _queue(config):
             "the server queues predictions when serving.review.automation is assist or partial"
         )
     return ReviewQueue(path)
+
+
+def prediction_text(item: ReviewItem) -> str:
+    """What the model answered, as its task reads: `score 0.550` (binary P(class 1)),
+    `predicted Gentoo (p 0.57)` (multiclass), `predicted 2,610` (regression)."""
+    if item.task is Task.MULTICLASS:
+        return f"predicted {item.top_class} (p {item.score:.2f})"
+    if item.task is Task.REGRESSION:
+        return f"predicted {item.score:,.6g}"
+    return f"score {item.score:.3f}"
 
 
 def cmd_review_list(config: PipelineConfig, args: argparse.Namespace) -> int:
@@ -74,24 +96,25 @@ def cmd_review_list(config: PipelineConfig, args: argparse.Namespace) -> int:
         exported = "" if item.exported_span is None else f"  in span {item.exported_span}"
         features = ", ".join(f"{name}={value!r}" for name, value in sorted(item.features.items()))
         print(
-            f"{item.id:>6}  {when}  {item.model} v{item.version}  score {item.score:.3f}  {state}"
-            f"{label}{exported}\n        {features}"
+            f"{item.id:>6}  {when}  {item.model} v{item.version}  {item.task.value}  "
+            f"{prediction_text(item)}  {state}{label}{exported}\n        {features}"
         )
     return 0
 
 
 def cmd_review_label(config: PipelineConfig, args: argparse.Namespace) -> int:
-    item = _queue(config).label(args.id, args.label)
-    print(f"item {item.id}: label {item.label} (model score {item.score:.3f})")
+    from ml_lifecycle.serving.review_export import label_classes_of
+
+    item = _queue(config).label(args.id, args.label, label_classes_of(config.dataset))
+    print(f"item {item.id}: label {item.label} (model {prediction_text(item)})")
     return 0
 
 
 def cmd_review_export(config: PipelineConfig, args: argparse.Namespace) -> int:
-    from ml_lifecycle.serving.review import export_span
+    from ml_lifecycle.serving.review_export import export_span
 
     queue = _queue(config)
-    path = export_span(queue, config.dataset, config.data_root_path, args.span, force=args.force)
-    rows = sum(1 for _ in path.open()) - 1
-    print(f"wrote span {args.span}: {rows} labelled rows -> {path}")
+    exported = export_span(queue, config.dataset, config.data_root_path, args.span, force=args.force)
+    print(f"wrote span {args.span}: {exported.rows} labelled rows -> {exported.path}")
     print(f"  train on it with `lifecycle run --span {args.span}`")
     return 0

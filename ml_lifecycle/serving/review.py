@@ -1,9 +1,11 @@
-"""Human in the loop: the durable review queue, and its export as a span the pipeline ingests.
+"""Human in the loop: the durable review queue (its export as a span is `review_export.py`).
 
 The server queues the predictions the review rule (`review_rule.py`, `serving.review`) flagged
 or deferred. An item records the model's task, the number the rule judged (`score`: binary
 P(class 1), multiclass the top class's probability, regression the value) and a classifier's
-predicted class; its label follows the task: 0/1, a class, a number.
+predicted class; its label follows the task: 0/1, a class, a number. A multiclass label must be
+one of the dataset's classes (`review_export.label_classes_of`) when they are known, when it is
+given and again when it is exported.
 
 The queue is one SQLite file in WAL mode: the server adds items from many threads while
 `lifecycle review` lists, labels and exports from another process. Each thread has its own
@@ -17,16 +19,13 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from ml_lifecycle.base.contracts import Task
-from ml_lifecycle.base.errors import DataError, LifecycleError, UsageError
-from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.datasets.span_files import as_float_text, cell, span_dir, write_csv_rows, write_span
+from ml_lifecycle.base.errors import LifecycleError
 
 # Other connections may hold the write lock briefly (one insert); wait rather than fail.
 _BUSY_TIMEOUT_S = 10.0
@@ -49,6 +48,8 @@ CREATE INDEX IF NOT EXISTS review_items_pending ON review_items (label, id);
 """
 # Columns added after the first queues were written: (name, definition) for ALTER TABLE.
 _ADDED_COLUMNS = (("task", "TEXT NOT NULL DEFAULT 'binary'"), ("top_class", "TEXT"))
+# A label longer than this is a paste gone wrong, not a class (the longest need a few dozen).
+MAX_LABEL_CHARS = 200
 
 
 class ReviewItemNotFoundError(LifecycleError, ValueError):
@@ -164,10 +165,10 @@ class ReviewQueue:
             raise ReviewItemNotFoundError(f"review item {item_id}: no such item in {self.path}")
         return items[0]
 
-    def label(self, item_id: int, label: int | float | str) -> ReviewItem:
+    def label(self, item_id: int, label: int | float | str, classes: Sequence[str] = ()) -> ReviewItem:
         """Sets (or corrects) an item's label, as its task's label column holds it: binary 0 or
-        1, multiclass a class, regression a number."""
-        value = parse_label(label, self.get(item_id).task)
+        1, multiclass a class (one of `classes` when they are given), regression a number."""
+        value = parse_label(label, self.get(item_id).task, classes)
         # A class goes in as bytes: the column's INTEGER affinity would store the text "3.0" or
         # "007" as the number 3 or 7, and a BLOB is stored as it is.
         stored = value.encode("utf-8") if isinstance(value, str) else value
@@ -280,13 +281,21 @@ def _read_label(stored: object, task: Task) -> int | float | str | None:
     return parse_label(stored.decode("utf-8") if isinstance(stored, bytes) else stored, task)
 
 
-def parse_label(label: int | float | str, task: Task = Task.BINARY) -> int | float | str:
-    """A label as the task's label column holds it: binary 0 or 1, multiclass the class as text,
-    regression a finite number."""
+def parse_label(
+    label: int | float | str, task: Task = Task.BINARY, classes: Sequence[str] = ()
+) -> int | float | str:
+    """A label as the task's label column holds it: binary 0 or 1, multiclass the class as text
+    (one of `classes` when they are given), regression a finite number."""
     text = str(label).strip()
+    if len(text) > MAX_LABEL_CHARS:
+        raise InvalidLabelError(
+            f"label {text[:40]!r}...: {len(text)} characters; a label has at most {MAX_LABEL_CHARS}"
+        )
     if task is Task.MULTICLASS:
         if not text:
-            raise InvalidLabelError(f"label {label!r}: expected a class")
+            raise InvalidLabelError(f"label {label!r}: expected a class" + _one_of(classes))
+        if classes and text not in classes:
+            raise InvalidLabelError(f"label {text!r} is not a class of the dataset;" + _one_of(classes))
         return text
     if task is Task.REGRESSION:
         try:
@@ -301,89 +310,5 @@ def parse_label(label: int | float | str, task: Task = Task.BINARY) -> int | flo
     return int(text)
 
 
-# -- export as a span -------------------------------------------------------------------------
-
-
-def export_span(
-    queue: ReviewQueue, dataset: DatasetConfig, data_root: Path, span: int, *, force: bool = False
-) -> Path:
-    """Writes the labelled items not exported yet to `data_root/span-<span>/data.csv`, with the
-    columns and value formats `lifecycle data prepare` writes (so `check_span` and
-    `lifecycle run --span <span>` accept it), and marks them exported. Refuses to replace an
-    existing span unless `force`; a forced re-export of the same span includes its items again."""
-    if span < 1:
-        raise UsageError(f"--span {span}: spans are numbered from 1")
-    final = span_dir(data_root, span)
-    if final.exists() and not force:
-        raise SpanExistsError(f"span {span}: {final} already exists; pass --force to replace it")
-    items = queue.items_for_export(span)
-    if not items:
-        raise NothingToExportError(
-            f"no labelled review items to export (pending: {queue.counts()['pending']}); "
-            "label some with `lifecycle review label ID LABEL`"
-        )
-    rows = [span_row(item, dataset) for item in items]
-    path = write_span(
-        data_root,
-        span,
-        partial(write_csv_rows, header=dataset.span_columns, rows=rows),
-        staging_name=f".staging-review-span-{span}",
-    )
-    queue.mark_exported([item.id for item in items], span)
-    return path
-
-
-def span_row(item: ReviewItem, dataset: DatasetConfig) -> list[str]:
-    """One review item as a span CSV row (features in config order, then the label), as text."""
-    features = dataset.features
-    row = []
-    for name in features.all_names():
-        # NaN kept: the server queues no NaN now (its JSON has none, a tf.Example's NaN decodes
-        # as missing), but a queue written by an earlier server may hold one; export treats it
-        # as it always has.
-        value = cell(item.features.get(name), nan_is_missing=False)
-        if value is None:
-            row.append("")
-        elif name in features.numeric or name in features.bucketized:
-            row.append(as_float_text(_number_text(item, name, value, float)))
-        elif name in features.categorical_int:
-            row.append(_number_text(item, name, value, int))
-        else:
-            row.append(str(value))
-    row.append(_label_text(item, dataset))
-    return row
-
-
-def _label_text(item: ReviewItem, dataset: DatasetConfig) -> str:
-    """The label cell as `lifecycle data prepare` writes it: 0/1, the class, a float's text."""
-    label = dataset.label
-    if item.task is not label.task:
-        raise DataError(
-            f"review item {item.id}: a {item.task.value} prediction (model {item.model!r} version "
-            f"{item.version}) cannot be a row of dataset {dataset.name!r}, whose label "
-            f"{label.name!r} is {label.task.value}"
-        )
-    if item.task is Task.MULTICLASS:
-        if label.classes and str(item.label) not in label.classes:
-            raise DataError(
-                f"review item {item.id}: label {item.label!r} is not one of the classes of "
-                f"{label.name!r}: {label.classes}"
-            )
-        return str(item.label)
-    if item.task is Task.REGRESSION:
-        return as_float_text(repr(float(item.label)))
-    return str(int(item.label))
-
-
-def _number_text(item: ReviewItem, name: str, value: object, kind: type) -> str:
-    try:
-        number = kind(float(value)) if kind is int else float(value)
-        if kind is int and float(value) != number:
-            raise ValueError
-    except (TypeError, ValueError) as error:
-        expected = "an integer" if kind is int else "a number"
-        raise DataError(
-            f"review item {item.id}: feature {name!r} expected {expected}, "
-            f"got {value!r} (the request carried a value the dataset cannot hold)"
-        ) from error
-    return repr(number) if kind is float else str(number)
+def _one_of(classes: Sequence[str]) -> str:
+    return f" one of {list(classes)}" if classes else ""

@@ -11,7 +11,10 @@ the server runs once the response is written.
 
 Which methods a version answers follows its task (its model description), as in TF Serving:
 `:predict` every model; `:classify` classifiers (binary, multiclass); `:regress` regression
-models. The other is a 400 that names the task and the method to use.
+models. The other is a 400 that names the task and the method to use. A `:predict` on a
+signature that does not score (`transform_features`) is answered with its outputs as they are,
+counted as a request and logged; it gets no review marks, output metrics, queued rows or shadow
+copy.
 
 Beside TF Serving's routes: `GET /monitoring/prometheus/metrics`, `GET /v1/alerts`, and the admin
 routes `GET|POST /v1/admin/models/{name}/rollout` that `lifecycle rollout` talks to.
@@ -30,7 +33,7 @@ import orjson
 
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.config.serving import HumanReviewConfig
-from ml_lifecycle.serving.inference.answers import TASK_NOUNS, answer_of
+from ml_lifecycle.serving.inference.answers import TASK_NOUNS, ModelAnswer, answer_of
 from ml_lifecycle.serving.inference.predict import (
     ModelInputError,
     Predictor,
@@ -53,6 +56,7 @@ from ml_lifecycle.serving.observability.hooks import (
 )
 from ml_lifecycle.serving.observability.shadow import ShadowJob
 from ml_lifecycle.serving.protocol.errors import ApiError
+from ml_lifecycle.serving.protocol.methods import TASK_METHODS, Method
 from ml_lifecycle.serving.protocol.requests import decode_examples, decode_predict, parse_json, parse_version
 from ml_lifecycle.serving.protocol.responses import (
     classify_response,
@@ -82,14 +86,7 @@ _MODEL_PATH = re.compile(
     r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$"
 )
 _ROLLOUT_PATH = re.compile(r"^/v1/admin/models/(?P<name>[^/:]+)/rollout$")
-# The methods a model's task answers (TF Serving: regress on a classifier is an error, and
-# classify on a regression model).
-METHODS = ("predict", "classify", "regress")
-_TASK_METHODS = {
-    Task.BINARY: ("predict", "classify"),
-    Task.MULTICLASS: ("predict", "classify"),
-    Task.REGRESSION: ("predict", "regress"),
-}
+_METHODS = {method.value: method for method in Method}
 
 
 @dataclass
@@ -244,7 +241,7 @@ class ServingApi:
             )
         if method != "POST":
             raise ApiError(405, f"method {method} not allowed; use POST for :{verb}")
-        if verb not in METHODS:
+        if verb not in _METHODS:
             raise ApiError(400, f"unsupported method :{verb}; models serve :predict, :classify and :regress")
         if match["version"] is None and match["label"] is None:
             decision = self._route(served, headers)
@@ -253,28 +250,29 @@ class ServingApi:
             servable = self._addressed(served, match["version"], match["label"], context)
             decision = RouteDecision(servable.version, context.route)
         context.version, context.route = servable.version, decision.route
-        return self._predict(verb, served, servable, decision, parse_json(body), context)
+        return self._predict(_METHODS[verb], served, servable, decision, parse_json(body), context)
 
-    def _predict(self, verb, served, servable, decision, payload, context) -> HttpResponse:
+    def _predict(self, method: Method, served, servable, decision, payload, context) -> HttpResponse:
         """Decode, infer, encode; the prediction is kept for the hooks after the response."""
         description = servable.description
-        _check_method(verb, description.task, served.name, servable.version)
-        if verb == "predict":
+        _check_method(method, description.task, served.name, servable.version)
+        if method is Method.PREDICT:
             request = decode_predict(payload, servable, served.rules)
         else:
-            request = decode_examples(payload, servable, served.rules, verb)
+            request = decode_examples(payload, servable, served.rules, method)
         try:
             outputs = infer(self.predictor, servable, request.signature, request.columns)
         except ModelInputError as error:
             raise ApiError(400, str(error)) from error
-        answer = answer_of(outputs, description)
-        review = self.review_rule.marks(answer, served.name)
-        if verb == "predict":
+        # None for a signature that does not score: nothing to review or count as an answer.
+        answer = answer_of(outputs, description, request.signature)
+        review = None if answer is None else self.review_rule.marks(answer, served.name)
+        if method is Method.PREDICT:
             body = predict_response(outputs, request.row_format, review)
-        elif verb == "classify":
-            body = classify_response(answer, review)
+        elif method is Method.CLASSIFY:
+            body = classify_response(_scored(answer, request.signature), review)
         else:
-            body = regress_response(answer, review)
+            body = regress_response(_scored(answer, request.signature), review)
         context.prediction = Prediction(
             served.name,
             servable.version,
@@ -284,7 +282,7 @@ class ServingApi:
             outputs,
             answer,
             review,
-            verb,
+            method,
         )
         return json_response(200, body)
 
@@ -358,16 +356,23 @@ class ServingApi:
         return json_response(200, _rollout_json(served))
 
 
-def _check_method(verb: str, task: Task, model: str, version: int) -> None:
-    """A 400 naming the task when it does not answer `verb` (the method it does answer named)."""
-    if verb in _TASK_METHODS[task]:
+def _check_method(method: Method, task: Task, model: str, version: int) -> None:
+    """A 400 naming the task when it does not answer `method` (the method it does answer named)."""
+    if method in TASK_METHODS[task]:
         return
-    other = next(method for method in _TASK_METHODS[task] if method != "predict")
+    other = next(answered for answered in TASK_METHODS[task] if answered is not Method.PREDICT)
     raise ApiError(
         400,
         f"model {model!r} version {version} is {TASK_NOUNS[task]} (task {task.value!r}): it does "
-        f"not answer :{verb}; use :{other} (or :predict)",
+        f"not answer :{method}; use :{other} (or :predict)",
     )
+
+
+def _scored(answer: ModelAnswer | None, signature: str) -> ModelAnswer:
+    """Classify and regress run the raw signature, which always scores (checked at load)."""
+    if answer is None:
+        raise ValueError(f"signature {signature!r} gave no scores to classify or regress")
+    return answer
 
 
 def _rollout_json(served: ServedModel) -> dict:

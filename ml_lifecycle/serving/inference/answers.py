@@ -1,8 +1,10 @@
 """What a model's outputs mean, by its task: one `ModelAnswer` per answered request.
 
-Both signatures return one output, `outputs`: binary [rows, 1], the sigmoid probability of class
-1; multiclass [rows, K], softmax probabilities in the order of the description's `classes`;
-regression [rows, 1], the predicted value.
+Both scoring signatures (`SCORING_SIGNATURES`) return one output, `SCORES_OUTPUT`: binary
+[rows, 1], the sigmoid probability of class 1; multiclass [rows, K], softmax probabilities in the
+order of the description's `classes`; regression [rows, 1], the predicted value. Other
+signatures (a multiclass model's `transform_features`) answer something else: they have no
+`ModelAnswer`, and a `:predict` on one is answered with its outputs as they are.
 
 `ModelAnswer.score` is the one number per row that the bookkeeping judges (the monitor's
 `score_mean`, the review rule, the review queue's `score`): binary, the probability of class 1;
@@ -16,13 +18,16 @@ from functools import cached_property
 
 import numpy as np
 
-from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.contracts import RAW_SIGNATURE, SCORES_OUTPUT, SERVING_SIGNATURE, Task
 from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.serving.inference.signatures import SignatureInfo
 
-# A binary model's classify labels, in score order: TF Serving's "0"/"1" for a 0/1 label.
+# A binary model's classify labels, in class-index order: TF Serving's "0"/"1" for a 0/1 label.
 BINARY_CLASSES = ("0", "1")
-OUTPUT = "outputs"
+# A binary answer predicts class 1 at or above this P(class 1) (shadow agreement judges by it too).
+DECISION_THRESHOLD = 0.5
+# The signatures whose `SCORES_OUTPUT` is the model's answer (a version lacking it does not load).
+SCORING_SIGNATURES = (SERVING_SIGNATURE, RAW_SIGNATURE)
 
 # The task's noun, as errors name a model ("a regression model", "a multiclass classifier").
 TASK_NOUNS = {
@@ -38,7 +43,7 @@ class ModelAnswer:
 
     task: Task
     values: np.ndarray  # [rows, K] float64: K = 1 (binary, regression) or the classes
-    classes: tuple[str, ...] = ()  # the label of each class, in score order (classifiers)
+    classes: tuple[str, ...] = ()  # the label of each class, in class-index order (classifiers)
 
     @classmethod
     def of(cls, task: Task, values, classes: tuple[str, ...] = ()) -> ModelAnswer:
@@ -72,15 +77,11 @@ class ModelAnswer:
         if self.task is Task.MULTICLASS:
             return self.values.argmax(axis=1)
         if self.task is Task.BINARY:
-            return (self.values[:, 0] >= 0.5).astype(np.int64)
+            return (self.values[:, 0] >= DECISION_THRESHOLD).astype(np.int64)
         raise ValueError("a regression answer has no predicted class")
 
     def top_class(self, row: int) -> str:
         return self.classes[int(self.top_index[row])]
-
-    def like(self, outputs: dict[str, np.ndarray]) -> ModelAnswer:
-        """Another version's outputs (a shadow copy's) read as this answer's task and classes."""
-        return ModelAnswer.of(self.task, _output(outputs), self.classes)
 
     def class_scores(self) -> np.ndarray:
         """[rows, classes]: each class's probability (binary: 1 - p, p)."""
@@ -91,9 +92,18 @@ class ModelAnswer:
         raise ValueError("a regression answer has no class scores")
 
 
-def answer_of(outputs: dict[str, np.ndarray], description: ModelDescription) -> ModelAnswer:
-    """The signature's outputs as the model's task reads them (`outputs`, else the only output)."""
-    answer = ModelAnswer.of(description.task, _output(outputs), description.classes)
+def answer_of(
+    outputs: dict[str, np.ndarray], description: ModelDescription, signature: str
+) -> ModelAnswer | None:
+    """A scoring signature's `SCORES_OUTPUT` as the model's task reads it; None for another
+    signature (`transform_features`: its outputs are no answer to judge, review or count)."""
+    if signature not in SCORING_SIGNATURES:
+        return None
+    values = outputs.get(SCORES_OUTPUT)
+    if values is None:
+        # `check_description` refuses such a version at load: reaching this is a bug.
+        raise ValueError(f"signature {signature!r} returned {sorted(outputs)}, not {SCORES_OUTPUT!r}")
+    answer = ModelAnswer.of(description.task, values, description.classes)
     if answer.task is Task.MULTICLASS and answer.values.shape[1] != len(answer.classes):
         raise ValueError(
             f"the model answered {answer.values.shape[1]} scores per row, but its description "
@@ -102,23 +112,25 @@ def answer_of(outputs: dict[str, np.ndarray], description: ModelDescription) -> 
     return answer
 
 
-def _output(outputs: dict[str, np.ndarray]) -> np.ndarray:
-    values = outputs.get(OUTPUT)
-    return next(iter(outputs.values())) if values is None else values
-
-
 def check_description(description: ModelDescription, signatures: dict[str, SignatureInfo]) -> None:
-    """The outputs' widths agree with the task where the signatures fix them: 1 for binary and
-    regression, one per class for multiclass (whose description must list its classes)."""
+    """Each scoring signature returns `SCORES_OUTPUT`, whose width agrees with the task where the
+    signature fixes it: 1 for binary and regression, one per class for multiclass (whose
+    description must list its classes)."""
     if description.task is Task.MULTICLASS and len(description.classes) < 2:
         raise ValueError(
             f"the model description says task 'multiclass' but lists classes {list(description.classes)}"
         )
     expected = len(description.classes) if description.task is Task.MULTICLASS else 1
     for info in signatures.values():
-        width = info.output_widths.get(OUTPUT)
+        if info.name not in SCORING_SIGNATURES:
+            continue
+        if SCORES_OUTPUT not in info.outputs:
+            raise ValueError(
+                f"signature {info.name!r} has no output {SCORES_OUTPUT!r} (it returns {info.outputs})"
+            )
+        width = info.output_widths.get(SCORES_OUTPUT)
         if width is not None and width != expected:
             raise ValueError(
-                f"signature {info.name!r} answers {width} values per row in {OUTPUT!r}; "
+                f"signature {info.name!r} answers {width} values per row in {SCORES_OUTPUT!r}; "
                 f"{TASK_NOUNS[description.task]} answers {expected}"
             )

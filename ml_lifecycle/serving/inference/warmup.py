@@ -54,7 +54,7 @@ def warm_up(servable: ServableVersion, logs: list[prediction_log_pb2.PredictionL
     columns = rows_to_columns(example_rows(examples, raw), raw)
     raw_scores = servable.run(RAW_SIGNATURE, columns)
     try:
-        answer_of(raw_scores, servable.description)
+        answer_of(raw_scores, servable.description, RAW_SIGNATURE)
     except ValueError as error:
         raise ModelCheckError(f"signature {RAW_SIGNATURE!r} on the warmup rows: {error}") from error
     single_rows = min(len(examples), _SINGLE_ROW_CALLS)

@@ -1,11 +1,12 @@
 """The observability hooks around a request, run after its response is written.
 
 The API hands every answered request to `RequestHooks.after_response`: the monitor counts it;
-an answered predict/classify/regress (`Prediction`) also feeds the monitor its input rows and
-its answer, queues the rows human review flagged or deferred, goes to the prediction log, and
-is copied to the shadow version if one is set. `after_shadow` records a shadow answer. The
-collaborators are typed by what the hooks call on them (`typing.Protocol`), so tests pass
-stand-ins.
+an answered predict/classify/regress (`Prediction`) goes to the prediction log and, when it has a
+model answer (a scoring signature's), also feeds the monitor its input rows and its answer,
+queues the rows human review flagged or deferred, and is copied to the shadow version if one is
+set. `after_shadow` reads a shadow answer with the shadow version's own description and
+compares it with the live one where they are comparable. The collaborators are typed by what
+the hooks call on them (`typing.Protocol`), so tests pass stand-ins.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Protocol
 import numpy as np
 
 from ml_lifecycle.base.contracts import Task
-from ml_lifecycle.serving.inference.answers import ModelAnswer
+from ml_lifecycle.base.model_description import ModelDescription
+from ml_lifecycle.serving.inference.answers import ModelAnswer, answer_of
 from ml_lifecycle.serving.observability.alerts import Alert
 from ml_lifecycle.serving.observability.log_records import LoggedPrediction
 from ml_lifecycle.serving.observability.shadow import ShadowJob, compare
+from ml_lifecycle.serving.protocol.methods import Method
 from ml_lifecycle.serving.protocol.requests import DecodedRequest
 from ml_lifecycle.serving.protocol.responses import (
     RESULT_KEY,
@@ -45,6 +48,10 @@ class MonitorSink(Protocol):
 
     def record_shadow(
         self, model: str, live_version: int, shadow_version: int, agree: bool, abs_diff: float
+    ) -> None: ...
+
+    def record_shadow_not_comparable(
+        self, model: str, live_version: int, shadow_version: int, rows: int
     ) -> None: ...
 
     def record_log_stats(self, stats: dict[str, int]) -> None: ...
@@ -101,9 +108,10 @@ class Prediction:
     shadow_version: int | None
     request: DecodedRequest
     outputs: dict[str, np.ndarray]
-    answer: ModelAnswer
+    # The scores read by the task; None for a signature that does not score (`transform_features`).
+    answer: ModelAnswer | None
     review: dict[str, list[bool]] | None  # the response's `review` marks, when review is on
-    method: str  # "predict" | "classify" | "regress"
+    method: Method
 
 
 class RequestHooks:
@@ -130,15 +138,17 @@ class RequestHooks:
     def _after_prediction(self, prediction: Prediction, latency_ms: float) -> None:
         services = self._services
         request, answer, review = prediction.request, prediction.answer, prediction.review
-        if services.monitor is not None:
+        # A signature that does not score is not live prediction traffic (its examples may carry
+        # the label, as TFMA's do): it is logged, and nothing else.
+        if services.monitor is not None and answer is not None:
             services.monitor.record_inputs(
                 prediction.model, request.input_rows(services.monitor_rows_per_request)
             )
             services.monitor.record_outputs(
                 prediction.model, prediction.version, answer, review["deferred"] if review else None
             )
-        if services.review_queue is not None and review is not None:
-            self._queue_for_review(prediction, review)
+        if services.review_queue is not None and review is not None and answer is not None:
+            self._queue_for_review(prediction, answer, review)
         if services.prediction_log is not None:
             services.prediction_log.submit(
                 logged_prediction(
@@ -152,7 +162,7 @@ class RequestHooks:
                     latency_ms,
                 )
             )
-        if services.shadow is not None and prediction.shadow_version is not None:
+        if services.shadow is not None and prediction.shadow_version is not None and answer is not None:
             services.shadow(
                 ShadowJob(
                     prediction.model,
@@ -164,9 +174,10 @@ class RequestHooks:
                 )
             )
 
-    def _queue_for_review(self, prediction: Prediction, review: dict[str, list[bool]]) -> None:
+    def _queue_for_review(
+        self, prediction: Prediction, answer: ModelAnswer, review: dict[str, list[bool]]
+    ) -> None:
         """Flagged and deferred rows, with the number the rule judged and (multiclass) the class."""
-        answer = prediction.answer
         rows = prediction.request.input_rows(prediction.request.rows)
         for index, row in enumerate(rows):
             deferred = review["deferred"][index]
@@ -181,15 +192,30 @@ class RequestHooks:
                     top_class=answer.top_class(index) if answer.task is Task.MULTICLASS else None,
                 )
 
-    def after_shadow(self, job: ShadowJob, outputs: dict[str, np.ndarray], latency_ms: float) -> None:
-        """A shadow answer: compared row by row with the live answer (`shadow.compare`) for the
-        monitor, and logged with route "shadow"."""
-        shadow = job.live.like(outputs)
+    def after_shadow(
+        self,
+        job: ShadowJob,
+        outputs: dict[str, np.ndarray],
+        description: ModelDescription,
+        latency_ms: float,
+    ) -> None:
+        """A shadow answer, read with the shadow version's own description: compared row by row
+        with the live answer (`shadow.compare`) for the monitor, or counted as not comparable
+        when the versions' tasks or classes differ; logged with route "shadow"."""
+        shadow = answer_of(outputs, description, job.request.signature)
+        if shadow is None:
+            raise ValueError(f"signature {job.request.signature!r} gave the shadow version no scores")
         monitor, prediction_log = self._services.monitor, self._services.prediction_log
         if monitor is not None:
-            agreements, differences = compare(job.live, shadow)
-            for agree, difference in zip(agreements.tolist(), differences.tolist(), strict=True):
-                monitor.record_shadow(job.model, job.live_version, job.shadow_version, agree, difference)
+            comparison = compare(job.live, shadow)
+            if comparison is None:
+                monitor.record_shadow_not_comparable(
+                    job.model, job.live_version, job.shadow_version, job.live.rows
+                )
+            else:
+                agreements, differences = comparison
+                for agree, difference in zip(agreements.tolist(), differences.tolist(), strict=True):
+                    monitor.record_shadow(job.model, job.live_version, job.shadow_version, agree, difference)
         if prediction_log is not None:
             prediction_log.submit(
                 logged_prediction(
@@ -210,20 +236,20 @@ def logged_prediction(
     version: int,
     request: DecodedRequest,
     outputs: dict[str, np.ndarray],
-    answer: ModelAnswer,
-    method: str,
+    answer: ModelAnswer | None,
+    method: Method,
     route_name: str,
     latency_ms: float,
 ) -> LoggedPrediction:
     """The prediction log's record of one answer (a live one, or a shadow copy's)."""
     inputs = request.values
-    if method == "classify":
+    if method in (Method.CLASSIFY, Method.REGRESS):
+        if answer is None:
+            raise ValueError(f"a {method} record needs the model's answer (signature {request.signature!r})")
         # TF Serving's ClassificationRequest and RegressionRequest carry tf.Examples.
         inputs = {"examples": request.as_examples()}
-        logged_outputs = {RESULT_KEY: classification_results(answer)}
-    elif method == "regress":
-        inputs = {"examples": request.as_examples()}
-        logged_outputs = {RESULT_KEY: regression_results(answer)}
+        results = classification_results(answer) if method == Method.CLASSIFY else regression_results(answer)
+        logged_outputs = {RESULT_KEY: results}
     else:
         # The arrays themselves: the writer thread turns them into TensorProtos at numpy speed.
         logged_outputs = dict(outputs)

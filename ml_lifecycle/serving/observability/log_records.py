@@ -25,8 +25,10 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from ml_lifecycle.datasets.span_files import cell
+from ml_lifecycle.serving.inference.answers import SCORING_SIGNATURES
 from ml_lifecycle.serving.inference.codec import example_row, float32_value
 from ml_lifecycle.serving.observability.log_tensors import fill_tensor, tensor_values
+from ml_lifecycle.serving.protocol.methods import Method
 from ml_lifecycle.serving.protocol.responses import RESULT_KEY
 
 
@@ -44,7 +46,7 @@ class LoggedPrediction:
     model: str
     version: int
     signature_name: str
-    method: str  # "predict" | "classify" | "regress"
+    method: Method
     inputs: dict[str, list]
     outputs: dict[str, list | np.ndarray]
     route: str
@@ -73,21 +75,21 @@ def to_prediction_log(record: LoggedPrediction, sample_rate: float = 1.0) -> pre
     metadata.timestamp_secs = int(record.time_s)
     metadata.sampling_config.sampling_rate = sample_rate
     metadata.request_origin = urlencode({"route": record.route, "latency_ms": f"{record.latency_ms:.3f}"})
-    if record.method == "predict":
+    if record.method == Method.PREDICT:
         _fill_model_spec(log.predict_log.request.model_spec, record)
         _fill_model_spec(log.predict_log.response.model_spec, record)
         for name, values in record.inputs.items():
             fill_tensor(log.predict_log.request.inputs[name], values)
         for name, values in record.outputs.items():
             fill_tensor(log.predict_log.response.outputs[name], values)
-    elif record.method in ("classify", "regress"):
-        entry = log.classify_log if record.method == "classify" else log.regress_log
+    elif record.method in (Method.CLASSIFY, Method.REGRESS):
+        entry = log.classify_log if record.method == Method.CLASSIFY else log.regress_log
         _fill_model_spec(entry.request.model_spec, record)
         _fill_model_spec(entry.response.model_spec, record)
         for example in record.inputs["examples"]:
             entry.request.input.example_list.examples.add().ParseFromString(bytes(example))
         results = record_results(record.outputs)
-        if record.method == "classify":
+        if record.method == Method.CLASSIFY:
             for row in results:
                 classifications = entry.response.result.classifications.add()
                 for label, score in row:
@@ -137,12 +139,16 @@ def rows_from_prediction_logs(
     """Raw feature rows of logged requests (None where a value was missing), ready to be
     labelled and written as a span: columnar predict inputs are cut into rows, tf.Examples
     (classify, regress, or a predict input called `examples`) are parsed. Shadow copies are skipped
-    (the live record of the same request holds the same inputs)."""
+    (the live record of the same request holds the same inputs), and so are requests to a
+    signature that does not score (`transform_features`: labelled examples, not predictions)."""
     for log in logs:
         if model is not None and log.log_metadata.model_spec.name != model:
             continue
         route, _ = log_annotations(log)
         if route == "shadow":
+            continue
+        signature = log.log_metadata.model_spec.signature_name
+        if signature and signature not in SCORING_SIGNATURES:
             continue
         kind = log.WhichOneof("log_type")
         if kind in ("classify_log", "regress_log"):

@@ -127,6 +127,14 @@ class Monitor:
             )
             windows.add_shadow(item)
 
+    def record_shadow_not_comparable(
+        self, model: str, live_version: int, shadow_version: int, rows: int
+    ) -> None:
+        """Shadow answers (rows) that could not be compared: the versions' tasks or classes differ."""
+        with self._lock:
+            model = self._model_label(model)
+            self._tallies.shadow_not_comparable[(model, str(live_version), str(shadow_version))] += int(rows)
+
     def record_log_stats(self, stats: dict[str, int]) -> None:
         """The prediction log writer's counters (`PredictionLogWriter.stats()`), latest wins."""
         with self._lock:

@@ -10,6 +10,12 @@ since the server started and labelled by model and version (plus `class` where n
 | `predicted_class` | multiclass | counter by `class` | a row whose top class is `class` |
 | `prediction` | regression | histogram | a row's predicted value |
 
+A multiclass model's first `MAX_CLASS_SERIES` (50) classes, in class-index order, have series
+of their own in the two `class` families; further classes share the series `class="(other)"`
+(its probability histogram observes each folded class's probability, its counter the rows whose
+top class is one of them), so a model with thousands of classes adds at most 51 series per
+version and family. The parentheses keep it apart from a class called `other`.
+
 A regression model's bucket edges are `serving.monitoring.prediction_buckets` when configured.
 Otherwise they are chosen once per model from its first predictions (the requests that bring
 it to `LEARNED_EDGE_SAMPLE` rows, or to the monitoring window if smaller): about ten evenly
@@ -37,6 +43,9 @@ SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 LEARNED_EDGE_SAMPLE = 200
 # About this many buckets between a learned histogram's lowest and highest sampled value.
 LEARNED_BUCKETS = 10
+# Classes with a `class` series of their own; the rest share OTHER_CLASS (bounded cardinality).
+MAX_CLASS_SERIES = 50
+OTHER_CLASS = "(other)"
 
 # (extra label values, the values observed in that series) for each series an answer adds to.
 Observed = list[tuple[tuple[str, ...], np.ndarray]]
@@ -61,13 +70,24 @@ def _first_column(answer: ModelAnswer) -> Observed:
 
 
 def _each_class(answer: ModelAnswer) -> Observed:
-    return [((label,), answer.values[:, index]) for index, label in enumerate(answer.classes)]
+    observed: Observed = [
+        ((label,), answer.values[:, index]) for index, label in enumerate(answer.classes[:MAX_CLASS_SERIES])
+    ]
+    if len(answer.classes) > MAX_CLASS_SERIES:
+        observed.append(((OTHER_CLASS,), answer.values[:, MAX_CLASS_SERIES:].ravel()))
+    return observed
 
 
 def _top_classes(answer: ModelAnswer) -> Observed:
     top = answer.top_index
     counts = np.bincount(top, minlength=len(answer.classes))
-    return [((answer.classes[index],), top[top == index]) for index in np.flatnonzero(counts)]
+    observed: Observed = [
+        ((answer.classes[index],), top[top == index]) for index in np.flatnonzero(counts[:MAX_CLASS_SERIES])
+    ]
+    folded = top[top >= MAX_CLASS_SERIES]
+    if folded.size:
+        observed.append(((OTHER_CLASS,), folded))
+    return observed
 
 
 OUTPUT_METRICS: dict[str, OutputMetric] = {
@@ -83,7 +103,8 @@ OUTPUT_METRICS: dict[str, OutputMetric] = {
         ),
         OutputMetric(
             "class_probability",
-            "Class probabilities returned by multiclass classifiers, one observation per row and class.",
+            "Class probabilities returned by multiclass classifiers, one observation per row and class "
+            f'(classes past the first {MAX_CLASS_SERIES} share class="{OTHER_CLASS}").',
             Task.MULTICLASS,
             "histogram",
             _each_class,
@@ -92,7 +113,8 @@ OUTPUT_METRICS: dict[str, OutputMetric] = {
         ),
         OutputMetric(
             "predicted_class",
-            "Rows whose top class (the highest probability) is `class`, by multiclass classifier.",
+            "Rows whose top class (the highest probability) is `class`, by multiclass classifier "
+            f'(classes past the first {MAX_CLASS_SERIES} share class="{OTHER_CLASS}").',
             Task.MULTICLASS,
             "counter",
             _top_classes,

@@ -163,12 +163,19 @@ def _shadow_families(tallies: ServerTallies) -> list:
         "Share of shadow answers agreeing with the live answer over the window.",
         labels=labels,
     )
+    not_comparable = CounterMetricFamily(
+        f"{p}_shadow_not_comparable",
+        "Shadow answers not compared with the live answer: the versions' tasks or classes differ.",
+        labels=labels,
+    )
     for key, count in sorted(tallies.shadow.items()):
         total.add_metric(list(key), count)
         agreements.add_metric(list(key), tallies.shadow_agree[key])
         window = tallies.shadow_pairs[key].items
         rate.add_metric(list(key), sum(agree for agree, _ in window) / len(window))
-    return [total, agreements, rate]
+    for key, count in sorted(tallies.shadow_not_comparable.items()):
+        not_comparable.add_metric(list(key), count)
+    return [total, agreements, rate, not_comparable]
 
 
 def _log_family(log_stats: Mapping[str, int]):

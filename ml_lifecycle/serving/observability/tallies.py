@@ -47,6 +47,8 @@ class ServerTallies:
     shadow_agree: Counter = field(default_factory=Counter)
     # The last `window` comparisons of each (model, live, shadow) pair, for the agreement gauge.
     shadow_pairs: dict[tuple[str, str, str], Window] = field(default_factory=dict)
+    # Shadow rows not compared: the versions' tasks or class sets differ (model, live, shadow).
+    shadow_not_comparable: Counter = field(default_factory=Counter)
 
     def count_request(self, model: str, version: str, route: str, status_class: str, seconds: float) -> None:
         self.requests[(model, version, route, status_class)] += 1

@@ -1,10 +1,14 @@
 """Predict, classify and regress bodies decoded into one signature call (`DecodedRequest`).
 
 `{"instances": [...]}` (rows) and `{"inputs": ...}` (columns) go to `serving_raw` as checked feature
-values, or to `serving_default` when they carry serialized tf.Examples (`{"b64": ...}`); classify's
-and regress's `{"examples": [...], "context": {...}}` go to `serving_raw`. Requests name features
-by their columns (`Body Mass (g)`); the dense columns are keyed by the signature's arguments
-(`ServableVersion.request_inputs`). Pure: nothing here runs a model.
+values, or to `serving_default` when they carry serialized tf.Examples (`{"b64": ...}`), or to the
+signature `signature_name` names (one that takes only serialized tf.Examples, like a multiclass
+model's `transform_features`, is sent them as `serving_default` is); classify's and regress's
+`{"examples": [...], "context": {...}}` go to `serving_raw` (a `signature_name` of
+`serving_default`, which TF Serving clients send by default, is taken to mean it: the examples
+are feature objects, not serialized). Requests name features by their columns (`Body Mass (g)`);
+the dense columns are keyed by the signature's arguments (`ServableVersion.request_inputs`).
+Pure: nothing here runs a model.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ml_lifecycle.serving.inference.codec import dense_column, example_rows, ser
 from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.inference.signatures import InputSpec
 from ml_lifecycle.serving.protocol.errors import ApiError, json_type
+from ml_lifecycle.serving.protocol.methods import Method
 from ml_lifecycle.serving.protocol.values import FeatureRules, b64_bytes, columns_to_values, rows_to_values
 
 
@@ -34,7 +39,7 @@ class DecodedRequest:
     values: dict[str, list]
     rows: int
     row_format: bool
-    # Serialized tf.Examples when the request used the `serving_default` signature.
+    # Serialized tf.Examples when the request's signature takes them (`serving_default`).
     examples: list[bytes] | None = None
     # Column -> the dtype kind of its input ("f", "i", "O"), for encoding rows as tf.Examples.
     kinds: dict[str, str] | None = None
@@ -93,6 +98,15 @@ def _choose_signature(payload: dict, servable: ServableVersion, sample: object) 
     return RAW_SIGNATURE
 
 
+def _takes_examples(servable: ServableVersion, signature: str) -> bool:
+    """Whether the signature's one input is serialized tf.Examples (`serving_default`,
+    `transform_features`), which requests send as `{"b64": ...}`."""
+    inputs = servable.signatures[signature].inputs
+    return signature == SERVING_SIGNATURE or (
+        set(inputs) == {"examples"} and inputs["examples"].dtype == np.dtype(object)
+    )
+
+
 def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRules) -> DecodedRequest:
     """`{"instances": [...]}` (rows) or `{"inputs": ...}` (columns) as one signature call."""
     if not isinstance(payload, dict):
@@ -115,9 +129,9 @@ def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRul
         if not isinstance(instances, list) or not instances:
             raise ApiError(400, "'instances' must be a non-empty list")
         signature = _choose_signature(payload, servable, instances[0])
-        if signature == SERVING_SIGNATURE:
+        if _takes_examples(servable, signature):
             examples = [_example_bytes(item, f"instances[{i}]") for i, item in enumerate(instances)]
-            return _examples_request(examples, row_format=True)
+            return _examples_request(signature, examples, row_format=True)
         inputs = servable.request_inputs[signature]
         values = rows_to_values(instances, inputs, rules, "instances")
         return _raw_request(signature, values, inputs, len(instances), row_format=True)
@@ -126,21 +140,21 @@ def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRul
     if isinstance(inputs_payload, dict) and set(inputs_payload) == {"examples"}:
         sample = (inputs_payload["examples"] or [None])[0]
     signature = _choose_signature(payload, servable, sample)
-    if signature == SERVING_SIGNATURE:
+    if _takes_examples(servable, signature):
         items = inputs_payload.get("examples") if isinstance(inputs_payload, dict) else inputs_payload
         if not isinstance(items, list) or not items:
             raise ApiError(
-                400, f"'inputs' for {SERVING_SIGNATURE} must be a non-empty list of {{\"b64\": ...}} examples"
+                400, f"'inputs' for {signature} must be a non-empty list of {{\"b64\": ...}} examples"
             )
         examples = [_example_bytes(item, f"inputs[{i}]") for i, item in enumerate(items)]
-        return _examples_request(examples, row_format=False)
+        return _examples_request(signature, examples, row_format=False)
     inputs = servable.request_inputs[signature]
     values, rows = columns_to_values(inputs_payload, inputs, rules)
     return _raw_request(signature, values, inputs, rows, row_format=False)
 
 
 def decode_examples(
-    payload: object, servable: ServableVersion, rules: FeatureRules, method: str = "classify"
+    payload: object, servable: ServableVersion, rules: FeatureRules, method: Method = Method.CLASSIFY
 ) -> DecodedRequest:
     """TF Serving's classify and regress body (`method`):
     `{"examples": [{feature: value}, ...], "context"?: {...}}`."""
@@ -155,7 +169,8 @@ def decode_examples(
     if not isinstance(examples, list) or not examples:
         raise ApiError(400, "'examples' must be a non-empty list of feature objects")
     name = payload.get("signature_name")
-    if name is not None and name != RAW_SIGNATURE:
+    # TF Serving clients send `serving_default` unless told otherwise: the raw signature is meant.
+    if name is not None and name not in (RAW_SIGNATURE, SERVING_SIGNATURE):
         raise ApiError(400, f"{method} runs the raw-feature signature {RAW_SIGNATURE!r}, not {name!r}")
     if RAW_SIGNATURE not in servable.signatures:
         raise ApiError(
@@ -171,10 +186,10 @@ def decode_examples(
     return _raw_request(RAW_SIGNATURE, values, inputs, len(examples), row_format=True)
 
 
-def _examples_request(examples: list[bytes], row_format: bool) -> DecodedRequest:
+def _examples_request(signature: str, examples: list[bytes], row_format: bool) -> DecodedRequest:
     column = np.array(examples, dtype=object)
     return DecodedRequest(
-        SERVING_SIGNATURE, {"examples": column}, {"examples": examples}, len(examples), row_format, examples
+        signature, {"examples": column}, {"examples": examples}, len(examples), row_format, examples
     )
 
 

@@ -3,8 +3,8 @@ predictions/outputs, classify and regress results, version status, metadata. Pur
 JSON-ready values out (`http.api` serializes them).
 
 Classify answers `{"result": [[[label, score], ...], ...]}`: per example, every class with its
-score, in score order (binary: "0" and "1"; multiclass: the description's classes). Regress
-answers `{"result": [value, ...]}`, one value per example.
+score, in class-index order (binary: "0" and "1"; multiclass: the order of the description's
+classes), not sorted by score. Regress answers `{"result": [value, ...]}`, one value per example.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from ml_lifecycle.serving.protocol.requests import parse_version
 
 def predict_response(outputs: dict[str, np.ndarray], row_format: bool, review: dict | None) -> dict:
     """`{"predictions": ...}` for a row-format request, `{"outputs": ...}` for a columnar one."""
-    return _with_review({"predictions" if row_format else "outputs": _single_or_dict(outputs)}, review)
+    return _with_review(
+        {"predictions" if row_format else "outputs": _single_or_dict(outputs, row_format)}, review
+    )
 
 
 # TF Serving's key for classify and regress answers (singular: `results` is not read by its clients).
@@ -44,16 +46,20 @@ def _with_review(body: dict[str, object], review: dict | None) -> dict[str, obje
     return body
 
 
-def _single_or_dict(outputs: dict[str, np.ndarray]) -> object:
-    """TF Serving: a signature with one output answers its values alone, several answer a dict
-    per row (row format) or per output (columnar) — only one output is exported here."""
+def _single_or_dict(outputs: dict[str, np.ndarray], row_format: bool) -> object:
+    """TF Serving: a signature with one output (the scoring signatures) answers its values alone;
+    one with several (`transform_features`) a dict per row (row format) or per output (columnar)."""
     if len(outputs) == 1:
         return next(iter(outputs.values()))
-    return outputs
+    if not row_format:
+        return outputs
+    rows = len(next(iter(outputs.values())))
+    return [{name: values[row] for name, values in outputs.items()} for row in range(rows)]
 
 
 def classification_results(answer: ModelAnswer) -> list:
-    """TF Serving's classify result: per example, [label, score] for each class, in score order."""
+    """TF Serving's classify result: per example, [label, score] for each class, in class-index
+    order."""
     labels = answer.classes
     return [
         [[label, score] for label, score in zip(labels, row, strict=True)]

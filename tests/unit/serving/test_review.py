@@ -17,13 +17,14 @@ from ml_lifecycle.datasets.check import check_span
 from ml_lifecycle.datasets.prepare import prepare_spans
 from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.review import (
+    MAX_LABEL_CHARS,
     InvalidLabelError,
     NothingToExportError,
     ReviewItemNotFoundError,
     ReviewQueue,
     SpanExistsError,
-    export_span,
 )
+from ml_lifecycle.serving.review_export import export_span, label_classes_of
 from ml_lifecycle.serving.review_rule import ReviewDecision, decide, review_marks
 
 REPO = Path(__file__).resolve().parents[3]
@@ -117,8 +118,9 @@ def test_export_writes_the_columns_and_formats_prepare_writes(tmp_path, tiny_dat
     queue.add("tiny", 1, FEATURES, 0.5, deferred=True)  # not labelled: not exported
 
     data_root = tmp_path / "data"
-    path = export_span(queue, config, data_root, span=6)
-    assert path == data_root / "span-6" / "data.csv"
+    exported = export_span(queue, config, data_root, span=6)
+    path = exported.path
+    assert (path, exported.rows) == (data_root / "span-6" / "data.csv", 2)
     header, first, second, end = path.read_bytes().split(b"\n")
     assert header == prepared_lines[0] == ",".join(config.span_columns).encode()
     assert first == prepared_lines[1] == b"10.0,41.9,5,Cash,1"
@@ -140,8 +142,8 @@ def test_export_refuses_to_overwrite_and_does_not_repeat_items(tmp_path, tiny_da
         export_span(queue, config, data_root, span=3)
     queue.label(queue.add("tiny", 1, {**FEATURES, "hour": 6}, 0.5, deferred=True), 1)
     # Forced re-export of span 3: its own items again plus the new one.
-    path = export_span(queue, config, data_root, span=3, force=True)
-    assert len(path.read_text().splitlines()) == 3
+    exported = export_span(queue, config, data_root, span=3, force=True)
+    assert exported.rows == 2 and len(exported.path.read_text().splitlines()) == 3
     # Everything labelled is in span 3 now: a new span has nothing to take.
     with pytest.raises(NothingToExportError):
         export_span(queue, config, data_root, span=4)
@@ -165,7 +167,7 @@ def test_a_nan_an_earlier_server_queued_exports_as_before(tmp_path, tiny_dataset
     config = tiny_dataset_config()
     queue = ReviewQueue(tmp_path / "queue.sqlite")
     queue.label(queue.add("tiny", 1, {**FEATURES, "fare": [float("nan")]}, 0.5, deferred=True), 1)
-    path = export_span(queue, config, tmp_path / "data", span=2)
+    path = export_span(queue, config, tmp_path / "data", span=2).path
     assert path.read_bytes().split(b"\n")[1] == b"nan,41.9,5,Cash,1"
 
 
@@ -268,7 +270,7 @@ def test_export_writes_each_task_label_and_refuses_what_the_dataset_cannot_hold(
     )
     queue = ReviewQueue(tmp_path / "queue.sqlite")
     queue.label(queue.add("tiny", 1, FEATURES, 0.5, True, Task.MULTICLASS, "Adelie"), "Gentoo")
-    path = export_span(queue, multiclass, tmp_path / "data", span=1)
+    path = export_span(queue, multiclass, tmp_path / "data", span=1).path
     assert path.read_text().splitlines() == ["fare,lat,hour,payment,species", "10.0,41.9,5,Cash,Gentoo"]
 
     other = ReviewQueue(tmp_path / "other.sqlite")
@@ -279,8 +281,64 @@ def test_export_writes_each_task_label_and_refuses_what_the_dataset_cannot_hold(
     regression = tiny_dataset_config(label={"name": "tip", "task": "regression"})
     values = ReviewQueue(tmp_path / "values.sqlite")
     values.label(values.add("tiny", 1, FEATURES, 2.5, True, Task.REGRESSION), "3")
-    path = export_span(values, regression, tmp_path / "data", span=3)
+    path = export_span(values, regression, tmp_path / "data", span=3).path
     assert path.read_text().splitlines()[1] == "10.0,41.9,5,Cash,3.0"
     # A regression item is not a row of a binary dataset.
     with pytest.raises(DataError, match="a regression prediction .* cannot be a row of dataset 'tiny'"):
         export_span(values, tiny_dataset_config(), tmp_path / "data", span=3, force=True)
+
+
+SPECIES = ("Adelie", "Chinstrap", "Gentoo")
+
+
+def _schema_with_classes(path: Path, label: str, classes: tuple[str, ...]) -> Path:
+    """A curated schema as `lifecycle schema bootstrap` records a multiclass label's classes."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from ml_lifecycle.datasets.schema_file import record_label_classes
+
+    schema = schema_pb2.Schema()
+    record_label_classes(schema, label, list(classes))
+    path.write_text(text_format.MessageToString(schema), encoding="utf-8")
+    return path
+
+
+def test_a_multiclass_label_must_be_one_of_the_classes_given(tmp_path):
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    item = queue.add("penguins", 1, {}, 0.5, True, Task.MULTICLASS, "Adelie")
+    with pytest.raises(InvalidLabelError) as refused:
+        queue.label(item, "Emperor", SPECIES)
+    assert str(refused.value) == (
+        "label 'Emperor' is not a class of the dataset; one of ['Adelie', 'Chinstrap', 'Gentoo']"
+    )
+    assert queue.get(item).label is None  # nothing stored
+    assert queue.label(item, " Gentoo ", SPECIES).label == "Gentoo"
+    # Without known classes any non-empty text is a class, up to the length cap.
+    assert queue.label(item, "x" * MAX_LABEL_CHARS).label == "x" * MAX_LABEL_CHARS
+    with pytest.raises(InvalidLabelError, match=f"{MAX_LABEL_CHARS + 1} characters; a label has at most"):
+        queue.label(item, "x" * (MAX_LABEL_CHARS + 1))
+
+
+def test_the_classes_are_the_dataset_yaml_else_the_curated_schema(tmp_path, tiny_dataset_config):
+    fixed = tiny_dataset_config(label={"name": "species", "task": "multiclass", "classes": ["b", "a"]})
+    assert label_classes_of(fixed) == ("b", "a")
+    _schema_with_classes(tmp_path / "schema.pbtxt", "species", SPECIES)
+    from_schema = tiny_dataset_config(label={"name": "species", "task": "multiclass"}, schema="schema.pbtxt")
+    assert label_classes_of(from_schema) == SPECIES
+    not_bootstrapped = tiny_dataset_config(
+        label={"name": "species", "task": "multiclass"}, schema="none.pbtxt"
+    )
+    assert label_classes_of(not_bootstrapped) == ()
+    assert label_classes_of(tiny_dataset_config(schema="schema.pbtxt")) == ()  # a binary label
+
+
+def test_export_checks_the_classes_the_schema_records(tmp_path, tiny_dataset_config):
+    _schema_with_classes(tmp_path / "schema.pbtxt", "species", SPECIES)
+    dataset = tiny_dataset_config(label={"name": "species", "task": "multiclass"}, schema="schema.pbtxt")
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    # Labelled before the classes were checked on labelling (or by a queue written earlier).
+    item = queue.label(queue.add("tiny", 1, FEATURES, 0.5, True, Task.MULTICLASS, "Adelie"), "Emperor").id
+    with pytest.raises(DataError, match=f"review item {item}: label 'Emperor' is not one of the classes"):
+        export_span(queue, dataset, tmp_path / "data", span=1)
+    assert not (tmp_path / "data" / "span-1").exists()

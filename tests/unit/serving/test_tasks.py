@@ -1,6 +1,7 @@
 """The server on tiny SavedModels of each task, exported as the Trainer exports them: both
-signatures return `outputs`, the raw signature's arguments are internal names, and a model
-description beside the variables says the task, the classes and the input names."""
+scoring signatures return `outputs`, the raw signature's arguments are internal names, a
+multiclass model adds `transform_features`, and a model description beside the variables says
+the task, the classes and the input names."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ml_lifecycle.base.contracts import ArtifactFile, Task
+from ml_lifecycle.base.contracts import SCORES_OUTPUT, TRANSFORM_FEATURES_SIGNATURE, ArtifactFile, Task
 from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.base.names import internal_name
 from ml_lifecycle.config.serving import (
@@ -61,9 +62,13 @@ def write_description(directory, description: ModelDescription) -> None:
     path.write_text(description.to_json(), encoding="utf-8")
 
 
-def export_model(directory, task: Task, described: bool = True, argument: str | None = None) -> None:
+def export_model(
+    directory, task: Task, described: bool = True, argument: str | None = None, output: str = SCORES_OUTPUT
+) -> None:
     """A SavedModel with `serving_default` (tf.Examples named by column) and `serving_raw`
-    (arguments `internal_name(column)`, or `argument` for the mass column); with its description."""
+    (arguments `internal_name(column)`, or `argument` for the mass column), both answering under
+    `output`, and for multiclass `transform_features` (tf.Examples -> two features); with its
+    description."""
     mass_argument = argument or internal_name(MASS)
     features = {
         MASS: tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
@@ -73,7 +78,7 @@ def export_model(directory, task: Task, described: bool = True, argument: str | 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(examples):
         parsed = tf.io.parse_example(examples, features)
-        return {"outputs": _outputs(task, parsed[MASS], parsed["island"])}
+        return {output: _outputs(task, parsed[MASS], parsed["island"])}
 
     raw_spec = {
         mass_argument: tf.TensorSpec([None], tf.float32, name=mass_argument),
@@ -82,11 +87,19 @@ def export_model(directory, task: Task, described: bool = True, argument: str | 
 
     @tf.function(input_signature=[raw_spec])
     def serve_raw(columns):
-        return {"outputs": _outputs(task, columns[mass_argument], columns["island"])}
+        return {output: _outputs(task, columns[mass_argument], columns["island"])}
 
-    tf.saved_model.save(
-        tf.Module(), str(directory), signatures={"serving_default": serve_examples, "serving_raw": serve_raw}
-    )
+    signatures = {"serving_default": serve_examples, "serving_raw": serve_raw}
+    if task is Task.MULTICLASS:
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def transform_features(examples):
+            parsed = tf.io.parse_example(examples, features)
+            dream = tf.cast(tf.equal(parsed["island"], "Dream"), tf.int64)
+            return {"mass_xf": parsed[MASS] / 1000.0, "island_xf": dream}
+
+        signatures[TRANSFORM_FEATURES_SIGNATURE] = transform_features
+    tf.saved_model.save(tf.Module(), str(directory), signatures=signatures)
     if described:
         description = ModelDescription(
             task=task,
@@ -215,13 +228,18 @@ def test_a_column_that_is_not_an_identifier_is_requested_and_refused_by_its_own_
     assert status == 400 and f"the model takes ['{MASS}', 'island']" in answer["error"]
 
 
-def test_serialized_examples_name_the_column_as_the_data_does(models):
+def _b64_example(row: dict) -> str:
+    """A penguin row as a serialized tf.Example in TF Serving's `{"b64": ...}` text."""
     import base64
 
     example = tf.train.Example()
-    example.features.feature[MASS].float_list.value.append(5200.0)
-    example.features.feature["island"].bytes_list.value.append(b"Dream")
-    encoded = base64.b64encode(example.SerializeToString()).decode()
+    example.features.feature[MASS].float_list.value.append(row[MASS])
+    example.features.feature["island"].bytes_list.value.append(row["island"].encode())
+    return base64.b64encode(example.SerializeToString()).decode()
+
+
+def test_serialized_examples_name_the_column_as_the_data_does(models):
+    encoded = _b64_example({MASS: 5200.0, "island": "Dream"})
     status, body = call(_api(models), "/v1/models/multiclass:predict", {"instances": [{"b64": encoded}]})
     assert status == 200 and np.allclose(body["predictions"], [_expected(Task.MULTICLASS, 5200.0, "Dream")])
 
@@ -382,3 +400,93 @@ def test_warmup_sends_the_warmup_examples_through_the_raw_signature_by_column(tm
     # Loads only if the raw signature, fed the examples' columns under its argument names,
     # answers what serving_default answers.
     assert repository.poll(wait_for_stable_files=False) == [1], repository.statuses()[0].error_message
+
+
+def _samples(monitor) -> dict[str, list[tuple[dict, float]]]:
+    """Family -> its samples as (model and status_class labels, value), bucket and sum lines left out."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        family.name: [
+            ({k: v for k, v in s.labels.items() if k in ("model", "status_class")}, s.value)
+            for s in family.samples
+            if not s.name.endswith(("_bucket", "_sum", "_created"))
+        ]
+        for family in text_string_to_metric_families(monitor.prometheus_text())
+    }
+
+
+def test_predict_on_transform_features_answers_its_outputs_and_books_no_answer(models, tmp_path):
+    monitor = Monitor(MonitoringConfig(window=4), None)
+    queue = ReviewQueue(tmp_path / "queue.sqlite")
+    writer = PredictionLogWriter(PredictionLogConfig(), tmp_path / "logs")
+    api = _api(
+        models,
+        monitor=monitor,
+        review_config=HumanReviewConfig(automation="assist"),
+        review_queue=queue,
+        prediction_log=writer,
+    )
+    examples = [{"b64": _b64_example(row)} for row in PENGUINS]
+    status, body = call(
+        api,
+        "/v1/models/multiclass:predict",
+        {"signature_name": TRANSFORM_FEATURES_SIGNATURE, "instances": examples},
+    )
+    assert status == 200, body
+    # TF Serving's row shape for several outputs: one object per row, no `review` marks.
+    assert body == {
+        "predictions": [
+            {"island_xf": 0, "mass_xf": pytest.approx(3.7)},
+            {"island_xf": 1, "mass_xf": pytest.approx(5.2)},
+        ]
+    }
+    # The same rows with the input named, as TF Serving also takes them.
+    named = [{"examples": example} for example in examples]
+    status, again = call(
+        api,
+        "/v1/models/multiclass:predict",
+        {"signature_name": TRANSFORM_FEATURES_SIGNATURE, "instances": named},
+    )
+    assert (status, again) == (200, body)
+    status, body = call(
+        api,
+        "/v1/models/multiclass:predict",
+        {"signature_name": TRANSFORM_FEATURES_SIGNATURE, "inputs": {"examples": examples}},
+    )
+    assert status == 200 and body == {
+        "outputs": {"island_xf": [0, 1], "mass_xf": [pytest.approx(3.7), pytest.approx(5.2)]}
+    }
+    writer.close()
+    # Counted as requests; no input rows, class probabilities or queued items.
+    samples = _samples(monitor)
+    assert samples["lifecycle_serving_requests"] == [({"status_class": "2xx", "model": "multiclass"}, 3)]
+    assert samples["lifecycle_serving_input_rows"] == []
+    assert samples["lifecycle_serving_class_probability"] == []
+    assert samples["lifecycle_serving_predicted_class"] == []
+    assert queue.pending() == []
+    logs = list(read_prediction_logs(tmp_path / "logs"))
+    assert [log.log_metadata.model_spec.signature_name for log in logs] == [TRANSFORM_FEATURES_SIGNATURE] * 3
+    assert list(rows_from_prediction_logs(logs)) == []  # labelled examples, not predictions
+
+
+@pytest.mark.parametrize("model, method", [("multiclass", "classify"), ("regression", "regress")])
+def test_classify_and_regress_take_serving_default_as_tf_serving_clients_send_it(models, model, method):
+    api = _api(models)
+    plain = call(api, f"/v1/models/{model}:{method}", {"examples": PENGUINS})
+    named = call(
+        api, f"/v1/models/{model}:{method}", {"signature_name": "serving_default", "examples": PENGUINS}
+    )
+    assert named[0] == 200 and named == plain
+    status, body = call(
+        api, f"/v1/models/{model}:{method}", {"signature_name": "other", "examples": PENGUINS}
+    )
+    assert status == 400 and "runs the raw-feature signature 'serving_raw', not 'other'" in body["error"]
+
+
+def test_a_scoring_signature_without_the_scores_output_fails_the_load(tmp_path):
+    export_model(tmp_path / "renamed" / "1", Task.REGRESSION, output="predictions")
+    repository = ModelRepository("renamed", tmp_path / "renamed", VersionPolicyConfig())
+    assert repository.poll(wait_for_stable_files=False) == []
+    (record,) = repository.statuses()
+    assert record.state == "END" and "has no output 'outputs'" in record.error_message

@@ -312,6 +312,29 @@ def test_a_multiclass_model_exports_each_class_probability_and_the_predicted_cla
     assert monitor.metric_value("deferred_fraction", "penguins") == (pytest.approx(1 / 3), 3)
 
 
+def test_classes_past_the_cap_share_one_other_series():
+    from ml_lifecycle.serving.observability.outputs import MAX_CLASS_SERIES, OTHER_CLASS
+
+    classes = tuple(f"c{index}" for index in range(MAX_CLASS_SERIES + 3))
+    # Row 0's top class is c0 (kept); row 1's is the last class (folded).
+    scores = np.full((2, len(classes)), 0.1 / (len(classes) - 1))
+    scores[0, 0], scores[1, -1] = 0.9, 0.9
+    monitor = Monitor(MonitoringConfig(window=10), None)
+    monitor.record_outputs("many", 1, ModelAnswer.of(Task.MULTICLASS, scores, classes))
+    families = _families(monitor.prometheus_text())
+    p = "lifecycle_serving"
+    probability, predicted = f"{p}_class_probability", f"{p}_predicted_class"
+    series = {s.labels["class"] for s in families[probability].samples}
+    assert series == {*classes[:MAX_CLASS_SERIES], OTHER_CLASS}
+    # Three folded classes on two rows: six observations, the last class's 0.9 among them.
+    other = {"model": "many", "class": OTHER_CLASS}
+    assert _value(families, probability, f"{probability}_count", **other) == 6
+    assert _value(families, probability, f"{probability}_sum", **other) == pytest.approx(
+        0.9 + 5 * 0.1 / (len(classes) - 1)
+    )
+    assert {s.labels["class"]: s.value for s in families[predicted].samples} == {"c0": 1, OTHER_CLASS: 1}
+
+
 def test_a_regression_histogram_learns_its_buckets_from_the_first_predictions():
     monitor = Monitor(MonitoringConfig(window=4), None)
     p = "lifecycle_serving"
