@@ -42,7 +42,7 @@ from ml_lifecycle.components.model_check.component import ModelCheck
 from ml_lifecycle.components.training_window.strategy import TrainingWindowStrategy
 from ml_lifecycle.components.versioned_pusher import executor as versioned_pusher_executor
 from ml_lifecycle.config.project import PipelineConfig
-from ml_lifecycle.datasets.schema_file import label_classes, read_schema
+from ml_lifecycle.datasets.schema_file import known_label_classes
 from ml_lifecycle.models.features import custom_config_for
 from ml_lifecycle.pipeline.eval_config import eval_config
 
@@ -50,26 +50,16 @@ from ml_lifecycle.pipeline.eval_config import eval_config
 
 
 def dataset_classes(config: PipelineConfig) -> tuple[str, ...]:
-    """A multiclass dataset's classes: the YAML's `label.classes`, else the curated schema's."""
+    """A multiclass dataset's classes (`known_label_classes`); none known is a ConfigError."""
     dataset = config.dataset
     if dataset.label.task is not Task.MULTICLASS:
         return ()
-    schema_file = dataset.resolve_schema()
-    recorded = label_classes(read_schema(schema_file), dataset.label.name) if schema_file else ()
-    if dataset.label.classes:
-        if recorded and tuple(dataset.label.classes) != recorded:
-            # The schema's domain is what TFDV checks; the YAML's order is the model's score order.
-            raise ConfigError(
-                f"label.classes {list(dataset.label.classes)} differ from the classes the schema "
-                f"{schema_file} records {list(recorded)}; make them the same list (or run "
-                "`lifecycle schema bootstrap` again)"
-            )
-        return tuple(dataset.label.classes)
-    classes = recorded
+    classes = known_label_classes(dataset)
     if not classes:
         raise ConfigError(
             f"label {dataset.label.name!r} is multiclass but neither label.classes nor the schema "
-            f"({schema_file or 'none configured'}) lists its classes; run `lifecycle schema bootstrap`"
+            f"({dataset.resolve_schema() or 'none configured'}) lists its classes; run `lifecycle "
+            "schema bootstrap`"
         )
     return classes
 

@@ -103,9 +103,9 @@ def cmd_review_list(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_review_label(config: PipelineConfig, args: argparse.Namespace) -> int:
-    from ml_lifecycle.serving.review_export import label_classes_of
+    from ml_lifecycle.datasets.schema_file import known_label_classes
 
-    item = _queue(config).label(args.id, args.label, label_classes_of(config.dataset))
+    item = _queue(config).label(args.id, args.label, known_label_classes(config.dataset))
     print(f"item {item.id}: label {item.label} (model {prediction_text(item)})")
     return 0
 

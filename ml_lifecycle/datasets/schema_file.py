@@ -10,8 +10,10 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.errors import ConfigError, DataError
 from ml_lifecycle.base.text import where_not_utf8
+from ml_lifecycle.config.dataset import DatasetConfig
 
 
 class SchemaLoadError(DataError):
@@ -51,3 +53,26 @@ def label_classes(schema: schema_pb2.Schema, label: str) -> tuple[str, ...]:
         if domain.name == label:
             return tuple(domain.value)
     return ()
+
+
+def known_label_classes(dataset: DatasetConfig) -> tuple[str, ...]:
+    """A multiclass dataset's classes in score order: `label.classes`, else those `lifecycle schema
+    bootstrap` recorded in the curated schema; () when neither is there yet or the label is not
+    multiclass. Both given and different is a ConfigError (the schema's domain is what TFDV checks,
+    the YAML's order the model's score order)."""
+    label = dataset.label
+    if label.task is not Task.MULTICLASS:
+        return ()
+    schema_path = dataset.resolve_schema()
+    recorded = ()
+    if schema_path is not None and schema_path.exists():
+        recorded = label_classes(read_schema(schema_path), label.name)
+    if label.classes:
+        if recorded and tuple(label.classes) != recorded:
+            raise ConfigError(
+                f"label.classes {list(label.classes)} differ from the classes the schema {schema_path} "
+                f"records {list(recorded)}; make them the same list (or run `lifecycle schema bootstrap` "
+                "again)"
+            )
+        return tuple(label.classes)
+    return recorded

@@ -4,7 +4,7 @@ The server queues the predictions the review rule (`review_rule.py`, `serving.re
 or deferred. An item records the model's task, the number the rule judged (`score`: binary
 P(class 1), multiclass the top class's probability, regression the value) and a classifier's
 predicted class; its label follows the task: 0/1, a class, a number. A multiclass label must be
-one of the dataset's classes (`review_export.label_classes_of`) when they are known, when it is
+one of the dataset's classes (`datasets.schema_file.known_label_classes`) when they are known, when it is
 given and again when it is exported.
 
 The queue is one SQLite file in WAL mode: the server adds items from many threads while

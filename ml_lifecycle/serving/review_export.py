@@ -12,23 +12,9 @@ from pathlib import Path
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import DataError, UsageError
 from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.datasets.schema_file import label_classes, read_schema
+from ml_lifecycle.datasets.schema_file import known_label_classes
 from ml_lifecycle.datasets.span_files import as_float_text, cell, span_dir, write_csv_rows, write_span
 from ml_lifecycle.serving.review import NothingToExportError, ReviewItem, ReviewQueue, SpanExistsError
-
-
-def label_classes_of(dataset: DatasetConfig) -> tuple[str, ...]:
-    """A multiclass dataset's classes: `label.classes`, else those `lifecycle schema bootstrap`
-    recorded in the curated schema; () when neither is there yet (or the label is not multiclass)."""
-    label = dataset.label
-    if label.task is not Task.MULTICLASS:
-        return ()
-    if label.classes:
-        return tuple(label.classes)
-    schema_path = dataset.resolve_schema()
-    if schema_path is None or not schema_path.exists():
-        return ()
-    return label_classes(read_schema(schema_path), label.name)
 
 
 @dataclass(frozen=True)
@@ -46,7 +32,7 @@ def export_span(
     columns and value formats `lifecycle data prepare` writes (so `check_span` and
     `lifecycle run --span <span>` accept it), and marks them exported. Refuses to replace an
     existing span unless `force`; a forced re-export of the same span includes its items again.
-    A multiclass label must be one of the dataset's classes (`label_classes_of`)."""
+    A multiclass label must be one of the dataset's classes (`datasets.schema_file.known_label_classes`)."""
     if span < 1:
         raise UsageError(f"--span {span}: spans are numbered from 1")
     final = span_dir(data_root, span)
@@ -58,7 +44,7 @@ def export_span(
             f"no labelled review items to export (pending: {queue.counts()['pending']}); "
             "label some with `lifecycle review label ID LABEL`"
         )
-    classes = label_classes_of(dataset)
+    classes = known_label_classes(dataset)
     rows = [span_row(item, dataset, classes) for item in items]
     path = write_span(
         data_root,

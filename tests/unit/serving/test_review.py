@@ -15,6 +15,7 @@ from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.serving import HumanReviewConfig
 from ml_lifecycle.datasets.check import check_span
 from ml_lifecycle.datasets.prepare import prepare_spans
+from ml_lifecycle.datasets.schema_file import known_label_classes
 from ml_lifecycle.serving.inference.answers import ModelAnswer
 from ml_lifecycle.serving.review import (
     MAX_LABEL_CHARS,
@@ -24,7 +25,7 @@ from ml_lifecycle.serving.review import (
     ReviewQueue,
     SpanExistsError,
 )
-from ml_lifecycle.serving.review_export import export_span, label_classes_of
+from ml_lifecycle.serving.review_export import export_span
 from ml_lifecycle.serving.review_rule import ReviewDecision, decide, review_marks
 
 REPO = Path(__file__).resolve().parents[3]
@@ -322,15 +323,15 @@ def test_a_multiclass_label_must_be_one_of_the_classes_given(tmp_path):
 
 def test_the_classes_are_the_dataset_yaml_else_the_curated_schema(tmp_path, tiny_dataset_config):
     fixed = tiny_dataset_config(label={"name": "species", "task": "multiclass", "classes": ["b", "a"]})
-    assert label_classes_of(fixed) == ("b", "a")
+    assert known_label_classes(fixed) == ("b", "a")
     _schema_with_classes(tmp_path / "schema.pbtxt", "species", SPECIES)
     from_schema = tiny_dataset_config(label={"name": "species", "task": "multiclass"}, schema="schema.pbtxt")
-    assert label_classes_of(from_schema) == SPECIES
+    assert known_label_classes(from_schema) == SPECIES
     not_bootstrapped = tiny_dataset_config(
         label={"name": "species", "task": "multiclass"}, schema="none.pbtxt"
     )
-    assert label_classes_of(not_bootstrapped) == ()
-    assert label_classes_of(tiny_dataset_config(schema="schema.pbtxt")) == ()  # a binary label
+    assert known_label_classes(not_bootstrapped) == ()
+    assert known_label_classes(tiny_dataset_config(schema="schema.pbtxt")) == ()  # a binary label
 
 
 def test_export_checks_the_classes_the_schema_records(tmp_path, tiny_dataset_config):
