@@ -90,7 +90,7 @@ def _assert_component_ids(pipeline, passed_components, window_spans: int = 1):
 def test_component_ids_follow_component_ids_in_order(taxi_config, passed_components):
     pipeline = create_pipeline(taxi_config, span=1, span_rows=10)
 
-    _assert_component_ids(pipeline, passed_components)
+    _assert_component_ids(pipeline, passed_components, taxi_config.training.window_spans)
     assert pipeline.pipeline_info.pipeline_name == "ml-lifecycle"
 
 
@@ -388,7 +388,7 @@ def test_explicit_beam_mode_and_extra_args(taxi_config):
 def test_bikes_pipeline_has_the_same_components(bikes_config, passed_components):
     pipeline = create_pipeline(bikes_config, span=2, span_rows=3)
 
-    _assert_component_ids(pipeline, passed_components)
+    _assert_component_ids(pipeline, passed_components, bikes_config.training.window_spans)
     assert pipeline.pipeline_info.pipeline_name == "bikes-lifecycle"
 
 
@@ -446,7 +446,7 @@ def test_a_window_feeds_transform_through_the_window_resolver(taxi_config, passe
 
 
 def test_without_a_window_transform_reads_this_spans_examples(taxi_config):
-    nodes = _by_id(create_pipeline(taxi_config, span=5, span_rows=10))
+    nodes = _by_id(create_pipeline(_windowed(taxi_config, 1), span=5, span_rows=10))
 
     assert ComponentId.TRAINING_WINDOW_RESOLVER.value not in nodes
     assert nodes["transform"].inputs["examples"].producer_component_id == "example_gen"
