@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ml_lifecycle.base.contracts import COMPONENT_IDS, ConceptVerdict, DriftVerdict, Prop
+from ml_lifecycle.base.contracts import ConceptVerdict, DriftVerdict, Prop
 from ml_lifecycle.base.errors import UsageError
 from ml_lifecycle.metadata.metric_names import change_text, gate_metric_name, metric_text, per_class_values
 
@@ -75,7 +75,7 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
         sys.stdout.flush()
         outcome = run_span(config, span, progress=lambda line: print(line, flush=True))
         try:
-            report = MetadataClient.from_config(config).run(outcome.run_id, COMPONENT_IDS)
+            report = MetadataClient.from_config(config).run(outcome.run_id, config.component_ids)
         except RunNotFoundError:
             report = None
         print(_format_report(report, outcome, gate_metric))

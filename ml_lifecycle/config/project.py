@@ -12,7 +12,7 @@ from typing import Literal
 from ml_metadata.proto import metadata_store_pb2
 from pydantic import Field, model_validator
 
-from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId, Task
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.beam import BeamConfig
 from ml_lifecycle.config.dataset import DatasetConfig, load_dataset_config
@@ -191,6 +191,14 @@ class PipelineConfig(StrictModel):
                 f"of {list(CONCEPT_METRICS_BY_TASK[task])}"
             )
         return self
+
+    @property
+    def component_ids(self) -> tuple[str, ...]:
+        """The pipeline's node ids in DAG order: every `COMPONENT_IDS` entry, the training-window
+        resolver only when the model learns from more than one span."""
+        if self.training.window_spans > 1:
+            return COMPONENT_IDS
+        return tuple(c for c in COMPONENT_IDS if c != ComponentId.TRAINING_WINDOW_RESOLVER)
 
     @property
     def task(self) -> Task:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from ml_lifecycle.base.contracts import COMPONENT_IDS, ComponentId, Prop, Task
+from ml_lifecycle.base.contracts import ComponentId, Prop, Task
 from ml_lifecycle.metadata.client import MetadataClient, PushedModelRecord
 from ml_lifecycle.metadata.drift import ConceptRecord, DriftRecord
 from ml_lifecycle.metadata.metric_names import class_named, gate_metric_name
@@ -238,7 +238,7 @@ def collect_report(config) -> ReportData:
     lineage = _RunLineage()
     for run in reversed(client.runs()):  # oldest first: a span's newest run wins
         try:
-            report = client.run(run.run_id, COMPONENT_IDS)
+            report = client.run(run.run_id, config.component_ids)
         except Exception as error:  # e.g. a run whose evaluation files were deleted
             data.notes.append(f"run {run.run_id}: could not be described ({error})")
             continue

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.contracts import COMPONENT_IDS, Task
 from ml_lifecycle.base.errors import ConfigError
 from ml_lifecycle.config.evaluation import EvaluationThresholds
 from ml_lifecycle.config.project import KubeflowConfig, PipelineConfig, load_config
@@ -306,3 +306,13 @@ def test_a_floor_on_the_default_regression_gate_is_refused(tiny_dataset_config, 
 def test_a_negative_allowance_is_refused():
     with pytest.raises(ValueError, match="evaluation.max_drop must be >= 0"):
         EvaluationThresholds(max_drop=-0.1)
+
+
+def test_the_window_resolver_is_a_node_only_with_a_window(tiny_dataset_config, tmp_path):
+    dataset, work = tiny_dataset_config(), str(tmp_path)
+    one = PipelineConfig(dataset=dataset, work_dir=work, training={"window_spans": 1})
+    three = PipelineConfig(dataset=dataset, work_dir=work, training={"window_spans": 3})
+
+    assert "training_window_resolver" not in one.component_ids
+    assert three.component_ids == COMPONENT_IDS
+    assert len(one.component_ids) == len(COMPONENT_IDS) - 1
