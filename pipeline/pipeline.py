@@ -92,6 +92,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     dataset = config.dataset
     training = config.training
     classes = dataset_classes(config)
+    beam_args = config.beam.pipeline_args(span_rows or None)
     if training.model_family == "gbt":
         # The Evaluator loads the candidate in this process: TF-DF's ops must be registered.
         load_model_ops(ModelDescription(family="gbt"))
@@ -232,6 +233,10 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(config, classes),
     ).with_id(ComponentId.EVALUATOR.value)
+    if training.model_family == "gbt" and "--direct_running_mode=multi_processing" in beam_args:
+        # TF-DF's ops are registered in this process only; DirectRunner's worker processes would
+        # load the candidate without them. Evaluating one span in memory is cheap.
+        evaluator.with_beam_pipeline_args(["--direct_running_mode=in_memory"])
 
     # Loads the SavedModel, replays warmup requests built from real examples, stamps them in.
     model_check = ModelCheck(
@@ -278,5 +283,5 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         ],
         enable_cache=config.enable_cache,
         metadata_connection_config=config.metadata_connection_config(),
-        beam_pipeline_args=config.beam.pipeline_args(span_rows or None),
+        beam_pipeline_args=beam_args,
     )

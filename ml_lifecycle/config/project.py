@@ -64,10 +64,13 @@ class TrainingConfig(StrictModel):
     train_buckets: int = 2
     # The model learns from spans current-N+1 .. current (those the store holds) and is
     # evaluated on the current span's eval split.
-    window_spans: int = Field(1, ge=1)
     # dnn: the wide-and-deep Keras network; gbt: gradient-boosted trees (TensorFlow Decision
     # Forests), which ignore the DNN's steps, batch size, learning rate and hidden units.
-    model_family: Literal["dnn", "gbt"] = "dnn"
+    # Defaults measured by benchmarks/window_spans.py on taxi spans 2-8 (README "Training on a
+    # window of spans"): mean candidate AUC dnn:1 0.916, dnn:3 0.937, gbt:1 0.940, gbt:3 0.947,
+    # with gbt runs no slower than the DNN's.
+    window_spans: int = Field(3, ge=1)
+    model_family: Literal["dnn", "gbt"] = "gbt"
     gbt_num_trees: int = Field(300, ge=1)
     gbt_max_depth: int = Field(6, ge=1)
 

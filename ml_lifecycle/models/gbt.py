@@ -46,6 +46,13 @@ class MissingClassesError(ValueError):
     window would shift every later class's score, so the Trainer stops instead."""
 
 
+@tf.autograph.experimental.do_not_convert
+def _flat_labels(features: dict, labels: tf.Tensor) -> tuple[dict, tf.Tensor]:
+    """TF-DF wants one label per example, not a [batch, 1] column (plain TF ops: nothing for
+    autograph to convert, which it cannot do for a lambda anyway)."""
+    return features, tf.reshape(labels, [-1])
+
+
 def train_gbt(
     model: tf.keras.Model, file_pattern, data_accessor, tf_transform_output, label: str, classes=()
 ) -> None:
@@ -57,7 +64,7 @@ def train_gbt(
             batch_size=READ_BATCH, label_key=transformed_name(label), num_epochs=1, shuffle=False
         ),
         tf_transform_output.transformed_metadata.schema,
-    ).map(lambda features, labels: (features, tf.reshape(labels, [-1])))
+    ).map(_flat_labels)
     model.fit(dataset, verbose=0)
     logging.info("trained %d trees", model.make_inspector().num_trees())
     if classes:

@@ -274,7 +274,9 @@ def run_fn(fn_args: FnArgs) -> None:
     family = training.get("model_family", "dnn")
     if family == "gbt":
         model = build_gbt(spec, training["gbt_num_trees"], training["gbt_max_depth"])
-        train_gbt(model, fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label)
+        train_gbt(
+            model, fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label, spec.classes
+        )
     else:
         scale = (0.0, 1.0)
         if spec.task is Task.REGRESSION:

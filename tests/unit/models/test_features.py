@@ -26,7 +26,9 @@ def dataset(request, tiny_dataset_config):
 
 def test_from_custom_config_round_trips_through_json(dataset):
     # Values unlike TrainingConfig's defaults, so a default cannot pass for a value passed on.
-    training = TrainingConfig(train_steps=7, batch_size=5, learning_rate=0.25, hidden_units=[8, 4])
+    training = TrainingConfig(
+        model_family="dnn", train_steps=7, batch_size=5, learning_rate=0.25, hidden_units=[8, 4]
+    )
     custom_config = json.loads(json.dumps(custom_config_for(dataset, training)))  # as TFX passes it
 
     spec = FeatureSpec.from_custom_config(custom_config)
@@ -47,7 +49,7 @@ def test_from_custom_config_round_trips_through_json(dataset):
     # What the Trainer's run_fn reads from the JSON, and nothing lost on the way.
     passed = custom_config["training"]
     assert (passed["batch_size"], passed["learning_rate"], passed["hidden_units"]) == (5, 0.25, [8, 4])
-    assert TrainingConfig.model_validate(passed) == training
+    assert TrainingConfig.model_validate({**passed, "model_family": "dnn"}) == training
 
 
 def test_custom_config_without_training_has_no_training_key(tiny_dataset_config):
@@ -71,7 +73,7 @@ def test_transformed_name():
 
 
 def test_each_family_gets_only_its_own_training_settings(dataset):
-    dnn = custom_config_for(dataset, TrainingConfig())["training"]
+    dnn = custom_config_for(dataset, TrainingConfig(model_family="dnn"))["training"]
     gbt = custom_config_for(dataset, TrainingConfig(model_family="gbt", gbt_num_trees=50))["training"]
 
     # A DNN's keys are those of the kit before model families: its cache key did not move.

@@ -450,3 +450,22 @@ def test_without_a_window_transform_reads_this_spans_examples(taxi_config):
 
     assert ComponentId.TRAINING_WINDOW_RESOLVER.value not in nodes
     assert nodes["transform"].inputs["examples"].producer_component_id == "example_gen"
+
+
+def test_a_gbt_evaluator_runs_in_memory_when_beam_uses_worker_processes(taxi_config):
+    # TF-DF's ops are registered in the runner's process only.
+    multi = taxi_config.model_copy(update={"beam": BeamConfig(mode="multi_processing")})
+    gbt = multi.model_copy(update={"training": multi.training.model_copy(update={"model_family": "gbt"})})
+    dnn = multi.model_copy(update={"training": multi.training.model_copy(update={"model_family": "dnn"})})
+
+    gbt_evaluator = _by_id(create_pipeline(gbt, span=1, span_rows=10))["evaluator"]
+    dnn_evaluator = _by_id(create_pipeline(dnn, span=1, span_rows=10))["evaluator"]
+
+    def mode(component) -> str:
+        # Beam reads its flags in order: the last --direct_running_mode wins.
+        args = component.executor_spec.beam_pipeline_args
+        modes = [a for a in args if a.startswith("--direct_running_mode=")]
+        return modes[-1].split("=", 1)[1]
+
+    assert mode(gbt_evaluator) == "in_memory"
+    assert mode(dnn_evaluator) == "multi_processing"
