@@ -41,7 +41,6 @@ def two_span_runs(taxi_config):
 
 
 def describe(config, outcome):
-    from ml_lifecycle.base.contracts import COMPONENT_IDS
     from ml_lifecycle.metadata.client import MetadataClient
 
-    return MetadataClient.from_config(config).run(outcome.run_id, COMPONENT_IDS)
+    return MetadataClient.from_config(config).run(outcome.run_id, config.component_ids)

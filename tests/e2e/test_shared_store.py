@@ -30,7 +30,9 @@ pytestmark = pytest.mark.e2e
 SPANS = (1, 2)
 # Short training: the store under concurrent writers is what is tested, not the model.
 RUN_OVERRIDES = {
-    "training": {"train_steps": 100, "eval_steps": 20},
+    # One span per model: with a window, what span 2 learns from would depend on whether span 1's
+    # concurrent run had passed its gate yet.
+    "training": {"train_steps": 100, "eval_steps": 20, "window_spans": 1},
     "evaluation": {"min_value": 0.5, "max_drop": 0.5},
 }
 
@@ -94,7 +96,6 @@ def _run_concurrently(overrides: dict) -> dict[int, ChildOutcome]:
 def _assert_store_consistent(config, outcomes: dict[int, ChildOutcome]) -> None:
     """Every execution finished (COMPLETE/CACHED) or FAILED, no event points at a missing artifact
     or execution, and each completed run holds its own artifacts, its model trained on its span."""
-    from ml_lifecycle.base.contracts import COMPONENT_IDS
     from ml_lifecycle.store.connection import open_store
     from ml_lifecycle.store.queries import EXECUTION_STATES, pushed_models, training_spans
 
@@ -118,7 +119,7 @@ def _assert_store_consistent(config, outcomes: dict[int, ChildOutcome]) -> None:
         [model] = trainer.outputs["model"]
         assert training_spans(store, model.id) == {outcome.span}
         assert len(store.get_artifacts_by_context(_run_context_id(store, outcome.run_id))) >= len(
-            COMPONENT_IDS
+            config.component_ids
         )
     # Both spans' models were blessed (lenient thresholds) and pushed; the pushed models trace
     # back to their own spans through the store alone.

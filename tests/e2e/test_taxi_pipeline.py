@@ -95,15 +95,16 @@ def test_lineage_leads_from_pushed_model_to_the_span_examples(taxi_config, two_s
     span_examples = report.component("example_gen").outputs["examples"][0]
     assert span_examples.properties["span"] == 2
     assert span_examples.id in {a.id for a in upstream}
-    # The pushed model was trained on span 2 alone; span 1 appears only through the baseline
-    # model the Evaluator compared against.
+    # The pushed model was trained on span 2's window (spans 1 and 2 with the default window of
+    # 3), as the window resolver chose it.
     model = report.component("trainer").outputs["model"][0]
     trained_on = {
         a.properties.get("span")
         for a in upstream_artifacts(store, model.id)
         if a.type == "Examples" and "span" in a.properties
     }
-    assert trained_on == {2}
+    window = taxi_config.training.window_spans
+    assert trained_on == set(range(max(1, 2 - window + 1), 3))
 
 
 def test_rerun_with_unchanged_input_is_served_from_cache(taxi_config, two_span_runs):
