@@ -17,6 +17,7 @@ import tensorflow as tf
 from tfx_bsl.public import tfxio
 
 from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.model_description import quiet_tfdf
 from ml_lifecycle.models.features import FeatureSpec, transformed_name
 
 # Rows per batch while TF-DF reads the train split once (it trains on all of it in memory).
@@ -25,6 +26,8 @@ READ_BATCH = 1024
 
 def build_gbt(spec: FeatureSpec, num_trees: int, max_depth: int) -> tf.keras.Model:
     import tensorflow_decision_forests as tfdf
+
+    quiet_tfdf()
 
     semantic = tfdf.keras.FeatureSemantic
     categorical = spec.bucketized + spec.categorical_int + spec.categorical_string
@@ -66,6 +69,7 @@ def train_gbt(
         tf_transform_output.transformed_metadata.schema,
     ).map(_flat_labels)
     model.fit(dataset, verbose=0)
+    quiet_tfdf()
     logging.info("trained %d trees", model.make_inspector().num_trees())
     if classes:
         check_class_count(model, next(iter(dataset))[0], classes)
