@@ -22,7 +22,13 @@ import pandas as pd
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.errors import DataError
 from ml_lifecycle.config.dataset import DatasetConfig
-from ml_lifecycle.datasets.sources import default_where, first_row, integer_text, map_distinct
+from ml_lifecycle.datasets.sources import (
+    converted_cells,
+    default_where,
+    first_row,
+    integer_text,
+    map_distinct,
+)
 from ml_lifecycle.datasets.span_files import as_float_text
 
 
@@ -90,14 +96,7 @@ def _binary_text(text: str) -> str | None:
 
 
 def _binary_column(column: pd.Series, name: str, where: Callable[[int], str]) -> pd.Series:
-    labels = map_distinct(column, _binary_text)
-    refused = labels.isna()
-    if refused.any():
-        row = first_row(refused)
-        raise DataError(
-            f"{where(row)}, column {name!r}: expected 0 or 1 (label.task binary), got {column.iloc[row]!r}"
-        )
-    return labels
+    return converted_cells(column, _binary_text, where, name, "0 or 1 (label.task binary)")
 
 
 def _binary_expression(values: pd.Series, expression: str, where: Callable[[int], str]) -> pd.Series:

@@ -91,17 +91,27 @@ def integer_text(text: str) -> str | None:
     return None
 
 
+def converted_cells(
+    column: pd.Series,
+    convert: Callable[[str], str | None],
+    where: Callable[[int], str],
+    name: str,
+    expected: str,
+) -> pd.Series:
+    """`convert` of every distinct cell of `column`; the first cell it refuses (None) is a
+    DataError naming its row, the column and what was `expected`."""
+    converted = map_distinct(column, convert)
+    refused = converted.isna()
+    if refused.any():
+        row = first_row(refused)
+        raise DataError(f"{where(row)}, column {name!r}: expected {expected}, got {column.iloc[row]!r}")
+    return converted
+
+
 def integer_cells(column: pd.Series, where: Callable[[int], str], name: str, role: str) -> pd.Series:
     """`integer_text` of every cell of `column`; a cell holding no integer is a DataError naming
     its row, the column and `role` (the config field giving the column its integer type)."""
-    integers = map_distinct(column, integer_text)
-    not_integer = integers.isna()
-    if not_integer.any():
-        row = first_row(not_integer)
-        raise DataError(
-            f"{where(row)}, column {name!r}: expected an integer ({role}), got {column.iloc[row]!r}"
-        )
-    return integers
+    return converted_cells(column, integer_text, where, name, f"an integer ({role})")
 
 
 def required_columns(config: DatasetConfig) -> list[str]:
