@@ -53,9 +53,6 @@ def mae(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 METRICS = {"auc": roc_auc, "binary_accuracy": binary_accuracy, "accuracy": accuracy, "rmse": rmse, "mae": mae}
-# Errors grow as the model gets worse, and their scale is the label's: their allowance is a
-# fraction of the blessed value rather than an absolute drop.
-LOWER_IS_BETTER = CONCEPT_LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,9 @@ class ConceptDriftResult:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
+        # Errors grow as the model gets worse, and their scale is the label's: their allowance is
+        # a fraction of the blessed value rather than an absolute drop.
+        return self.metric in CONCEPT_LOWER_IS_BETTER
 
     @property
     def drop(self) -> float:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from ml_lifecycle.base.contracts import CONCEPT_LOWER_IS_BETTER as LOWER_IS_BETTER
-from ml_lifecycle.base.contracts import ConceptVerdict
+from ml_lifecycle.base.contracts import CONCEPT_LOWER_IS_BETTER, ConceptVerdict
 from ml_lifecycle.reports.collect import ReportData
 from ml_lifecycle.reports.render.elements import (
     DRIFT_COLOR,
@@ -58,7 +57,7 @@ def concept_section(data: ReportData) -> str:
         parts.append(empty("No span has been checked against a pushed model yet."))
         return "\n".join(parts)
     allowed = ""
-    if any(c.metric in LOWER_IS_BETTER for c in checked):
+    if any(c.metric in CONCEPT_LOWER_IS_BETTER for c in checked):
         if data.concept_max_relative_increase is not None:
             allowed = f" (allowed increase {data.concept_max_relative_increase:.0%})"
     elif data.concept_max_drop is not None:
@@ -105,14 +104,14 @@ def concept_section(data: ReportData) -> str:
 
 
 def _drop_text(record) -> str:
-    if record.metric in LOWER_IS_BETTER and finite(record.drop):
+    if record.metric in CONCEPT_LOWER_IS_BETTER and finite(record.drop):
         return f"{record.drop:+.1%}"  # the error's growth relative to its value at blessing
     return num(record.drop, 4)
 
 
 def _limit(data: ReportData, record) -> float | None:
     """The worst value the check allows on a new span: a floor for scores, a ceiling for errors."""
-    if record.metric in LOWER_IS_BETTER:
+    if record.metric in CONCEPT_LOWER_IS_BETTER:
         increase = data.concept_max_relative_increase
         return None if increase is None else record.blessed_value * (1 + increase)
     return None if data.concept_max_drop is None else record.blessed_value - data.concept_max_drop
@@ -184,7 +183,7 @@ def _concept_plot(data: ReportData, checked) -> Figure:
     if any(c.drifted for c in checked):
         axes.scatter([], [], marker="o", s=55, color=DRIFT_COLOR, label="concept drift recorded")
     values = [c.blessed_value for c in checked] + [c.current_value for c in checked]
-    limits = [(c.metric in LOWER_IS_BETTER, _limit(data, c)) for c in checked]
+    limits = [(c.metric in CONCEPT_LOWER_IS_BETTER, _limit(data, c)) for c in checked]
     labels = {
         "highest value allowed" if lower else "lowest value allowed" for lower, x in limits if x is not None
     }
