@@ -11,6 +11,10 @@ from ml_lifecycle.config.evaluation import Gate
 from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.models.features import transformed_name
 
+# TFMA reads every model through its signatures. Left unset, TFMA guesses the type by loading each
+# model (candidate and baseline) whole as a Keras model first, then again to evaluate it.
+MODEL_TYPE = tfma.constants.TF_GENERIC
+
 
 def gate_threshold(gate: Gate) -> tfma.MetricThreshold:
     """The gating metric's absolute bound and its change against the baseline model, in the
@@ -102,7 +106,8 @@ def eval_config(config: PipelineConfig, classes: tuple[str, ...] = ()) -> tfma.E
             signature_name=SERVING_SIGNATURE,
             label_key=transformed_name(label),
             preprocessing_function_names=[TRANSFORM_FEATURES_SIGNATURE],
+            model_type=MODEL_TYPE,
         )
     else:
-        model_spec = tfma.ModelSpec(signature_name=SERVING_SIGNATURE, label_key=label)
+        model_spec = tfma.ModelSpec(signature_name=SERVING_SIGNATURE, label_key=label, model_type=MODEL_TYPE)
     return tfma.EvalConfig(model_specs=[model_spec], slicing_specs=slices, metrics_specs=specs)

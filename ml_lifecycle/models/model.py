@@ -14,6 +14,7 @@ transformed features), from which TFMA reads the class index of the label. Besid
 from __future__ import annotations
 
 import logging
+import shutil
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -30,7 +31,7 @@ from ml_lifecycle.base.contracts import (
 from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.base.names import internal_name
 from ml_lifecycle.models.features import FeatureSpec, transformed_name
-from ml_lifecycle.models.gbt import build_gbt, train_gbt
+from ml_lifecycle.models.gbt import train_gbt
 
 OUTPUT_KEY = "outputs"
 # Regression labels read to set the output's scale (mean and spread); enough for a stable estimate.
@@ -264,6 +265,28 @@ def run_fn(fn_args: FnArgs) -> None:
     spec = FeatureSpec.from_custom_config(fn_args.custom_config)
     training = fn_args.custom_config["training"]
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    family = training.get("model_family", "dnn")
+    trees_dir = None
+    if family == "gbt":
+        model, trees_dir = train_gbt(
+            spec,
+            training["gbt_num_trees"],
+            training["gbt_max_depth"],
+            fn_args.train_files,
+            fn_args.data_accessor,
+            tf_transform_output,
+        )
+    else:
+        model = _train_dnn(fn_args, spec, training, tf_transform_output)
+    try:
+        _save(model, fn_args.serving_model_dir, tf_transform_output, spec)
+    finally:
+        if trees_dir is not None:
+            shutil.rmtree(trees_dir, ignore_errors=True)
+    write_description(fn_args.serving_model_dir, spec, family)
+
+
+def _train_dnn(fn_args: FnArgs, spec: FeatureSpec, training: dict, tf_transform_output) -> tf.keras.Model:
     batch_size = training["batch_size"]
     train_batches = _dataset(
         fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label, batch_size
@@ -271,27 +294,25 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_batches = _dataset(
         fn_args.eval_files, fn_args.data_accessor, tf_transform_output, spec.label, batch_size
     )
-    family = training.get("model_family", "dnn")
-    if family == "gbt":
-        model = build_gbt(spec, training["gbt_num_trees"], training["gbt_max_depth"])
-        train_gbt(
-            model, fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label, spec.classes
-        )
-    else:
-        scale = (0.0, 1.0)
-        if spec.task is Task.REGRESSION:
-            scale = label_scale(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label)
-        model = build_model(spec, training["hidden_units"], scale)
-        train(
-            model,
-            train_batches,
-            eval_batches,
-            fn_args.train_steps,
-            fn_args.eval_steps,
-            training["learning_rate"],
-            spec.task,
-        )
-    # The layer must be tracked on the model to be saved with it; both signatures call it.
+    scale = (0.0, 1.0)
+    if spec.task is Task.REGRESSION:
+        scale = label_scale(fn_args.train_files, fn_args.data_accessor, tf_transform_output, spec.label)
+    model = build_model(spec, training["hidden_units"], scale)
+    train(
+        model,
+        train_batches,
+        eval_batches,
+        fn_args.train_steps,
+        fn_args.eval_steps,
+        training["learning_rate"],
+        spec.task,
+    )
+    return model
+
+
+def _save(model, model_dir: str, tf_transform_output, spec: FeatureSpec) -> None:
+    """The SavedModel with its signatures, the DNN and the trees alike."""
+    # The layer must be tracked on the model to be saved with it; every signature calls it.
     model.tft_layer = tf_transform_output.transform_features_layer()
     signatures = {
         SERVING_SIGNATURE: _serving_signature(model, tf_transform_output, spec.label),
@@ -301,8 +322,7 @@ def run_fn(fn_args: FnArgs) -> None:
         signatures[TRANSFORM_FEATURES_SIGNATURE] = _transform_features_signature(model, tf_transform_output)
     # save_traces=False: the serving signature is all a server needs; tracing every layer's call
     # for Keras' own reloading took ~7 s of a ~10 s Trainer on a taxi span.
-    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures, save_traces=False)
-    write_description(fn_args.serving_model_dir, spec, family)
+    model.save(model_dir, save_format="tf", signatures=signatures, save_traces=False)
 
 
 def write_description(model_dir: str, spec: FeatureSpec, family: str = "dnn") -> None:
