@@ -141,6 +141,7 @@ class ArtifactFile:
 
     SCHEMA = "schema.pbtxt"  # a Schema artifact, and every curated schema
     SCHEMA_DIFF = "SchemaDiff.pb"  # ExampleValidator's anomalies, per split
+    STATISTICS = "FeatureStats.pb"  # StatisticsGen's DatasetFeatureStatisticsList, per split
     DRIFT_TABLE = "drift.json"
     DRIFT_ANOMALIES = "anomalies.pb"
     CONCEPT_DRIFT_RESULT = "concept_drift.json"

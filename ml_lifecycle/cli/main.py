@@ -89,10 +89,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    """The console script. Exits without interpreter teardown: TensorFlow's function
-    finalizers otherwise print pages of "Exception ignored in AtomicFunction.__del__" once the
-    modules they need are gone. Everything is written and flushed by then."""
-    code = main()
+    """The console script."""
+    exit_without_teardown(main())
+
+
+def exit_without_teardown(code: int) -> None:
+    """Flushes the output and the logs, then exits without interpreter teardown: TensorFlow's
+    function finalizers otherwise print pages of "Exception ignored in AtomicFunction.__del__"
+    once the modules they need are gone, and tearing TF & co. down took ~2.5 s of every run
+    (measured on a taxi span). Everything is written and flushed by then."""
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()

@@ -28,16 +28,22 @@ def parse_spans(args: argparse.Namespace) -> list[int]:
     raise UsageError("give --span N or --spans A:B")
 
 
-def _format_report(report, outcome, gate_metric: str | None = None) -> str:
-    """The summary of one span's run; `gate_metric` (the configured gate's listed name) leads
-    the metrics."""
-    lines = []
+def _status_line(outcome, report=None) -> str:
+    if outcome.up_to_date:
+        return (
+            f"span {outcome.span}: UP TO DATE, nothing it depends on changed since run {outcome.run_id} "
+            "(config, code, schema, span files, store); that run's summary follows, `--force` runs it again"
+        )
     status = "FAILED" if outcome.error else "COMPLETE"
     cached = report.cached_components if report else []
     cache_note = f", {len(cached)} of {len(report.components)} components from cache" if cached else ""
-    lines.append(
-        f"span {outcome.span}: {status} in {outcome.seconds:.1f} s{cache_note} (run {outcome.run_id})"
-    )
+    return f"span {outcome.span}: {status} in {outcome.seconds:.1f} s{cache_note} (run {outcome.run_id})"
+
+
+def _format_report(report, outcome, gate_metric: str | None = None) -> str:
+    """The summary of one span's run; `gate_metric` (the configured gate's listed name) leads
+    the metrics."""
+    lines = [_status_line(outcome, report)]
     if report and report.examples_per_split:
         splits = ", ".join(f"{k} {v}" for k, v in report.examples_per_split.items())
         total = sum(report.examples_per_split.values())
@@ -65,20 +71,28 @@ def _format_report(report, outcome, gate_metric: str | None = None) -> str:
 def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
     from ml_lifecycle.metadata.client import MetadataClient
     from ml_lifecycle.pipeline.runners.local import run_span
+    from ml_lifecycle.pipeline.runners.up_to_date import attach_summary
     from ml_lifecycle.store.queries import RunNotFoundError
 
     spans = parse_spans(args)
     store = config.metadata.describe(config.metadata_file)
     gate_metric = gate_metric_name(config.gate.metric)
     for span in spans:
-        print(f"span {span}: running the pipeline ({config.pipeline_name}, store {store})")
+        print(f"span {span}: pipeline {config.pipeline_name}, store {store}")
         sys.stdout.flush()
-        outcome = run_span(config, span, progress=lambda line: print(line, flush=True))
+        outcome = run_span(config, span, progress=lambda line: print(line, flush=True), force=args.force)
+        if outcome.up_to_date and outcome.summary:
+            # Nothing changed since that run, its summary included: no need to read TFMA's files.
+            print("\n".join([_status_line(outcome), *outcome.summary]))
+            continue
         try:
             report = MetadataClient.from_config(config).run(outcome.run_id, config.component_ids)
         except RunNotFoundError:
             report = None
-        print(_format_report(report, outcome, gate_metric))
+        text = _format_report(report, outcome, gate_metric)
+        print(text)
+        if not outcome.error and not outcome.up_to_date:
+            attach_summary(config, span, outcome.run_id, text.splitlines()[1:])
         if outcome.error:
             return EXIT_RUN_FAILED
     return 0
@@ -140,4 +154,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     group = run.add_mutually_exclusive_group(required=True)
     group.add_argument("--span", type=int, help="one span")
     group.add_argument("--spans", help="an inclusive range A:B")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when nothing changed since the span's last complete run "
+        "(TFX's cache still serves what it can)",
+    )
     run.set_defaults(handler=cmd_run)

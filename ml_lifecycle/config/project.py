@@ -258,6 +258,11 @@ class PipelineConfig(StrictModel):
     def logs_dir(self) -> Path:
         return Path(self.work_dir).resolve() / "logs"
 
+    @property
+    def up_to_date_dir(self) -> Path:
+        """Records of complete runs, one per span, that let `lifecycle run` skip a run nothing changed."""
+        return Path(self.work_dir).resolve() / "up_to_date"
+
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> PipelineConfig:
     """Reads the project YAML (default ./lifecycle.yaml), resolving the dataset file it names.

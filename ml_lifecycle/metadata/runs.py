@@ -107,7 +107,27 @@ def examples_per_split(statistics: ArtifactRecord) -> dict[str, int]:
 
 
 def statistics_protos(record: ArtifactRecord) -> dict[str, object]:
-    """Each split's DatasetFeatureStatisticsList of an ExampleStatistics artifact."""
+    """Each split's DatasetFeatureStatisticsList of an ExampleStatistics artifact.
+
+    StatisticsGen's binary `Split-<name>/FeatureStats.pb` is parsed here directly: TFX's reader
+    imports TensorFlow, which would be most of the cost of a run summary (`lifecycle run` on an
+    up-to-date span). Other layouts (older artifact versions, remote URIs) go through TFX's reader.
+    """
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    splits = json.loads(str(record.properties.get(Prop.SPLIT_NAMES) or "[]"))
+    paths = {split: Path(record.uri) / f"Split-{split}" / ArtifactFile.STATISTICS for split in splits}
+    if all(path.is_file() for path in paths.values()):
+        protos = {}
+        for split, path in paths.items():
+            proto = statistics_pb2.DatasetFeatureStatisticsList()
+            proto.ParseFromString(path.read_bytes())
+            protos[split] = proto
+        return protos
+    return _statistics_protos_through_tfx(record)
+
+
+def _statistics_protos_through_tfx(record: ArtifactRecord) -> dict[str, object]:
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.types import standard_artifacts
 

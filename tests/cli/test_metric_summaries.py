@@ -158,10 +158,71 @@ def test_lifecycle_run_puts_the_configured_gate_first(gated_on_accuracy, monkeyp
         def run(self, run_id, component_ids):
             return _first_binary_run()
 
-    monkeypatch.setattr(local, "run_span", lambda config, span, progress: OUTCOME)
+    monkeypatch.setattr(local, "run_span", lambda config, span, progress, force=False: OUTCOME)
     monkeypatch.setattr(MetadataClient, "from_config", classmethod(lambda cls, config: Store()))
     assert cli.main(["--config", str(gated_on_accuracy), "run", "--span", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
     first = out.index("  anomalies  none") + 1
     assert out[first] == "  binary_accuracy  0.7500  (no baseline: first blessed model)"
     assert out[first + 1] == "  auc              0.8100"
+
+
+def test_an_up_to_date_span_prints_its_recorded_summary_without_reading_the_store(
+    gated_on_accuracy, monkeypatch, capsys
+):
+    from ml_lifecycle.cli import main as cli
+    from ml_lifecycle.metadata.client import MetadataClient
+    from ml_lifecycle.pipeline.runners import local
+
+    standing = RunOutcome(
+        run_id="span-2-earlier",
+        span=2,
+        csv_rows=30,
+        seconds=0.01,
+        up_to_date=True,
+        summary=["  blessed    yes"],
+    )
+    forced: list[bool] = []
+
+    def run_span(config, span, progress, force=False):
+        forced.append(force)
+        return standing
+
+    def no_store(cls, config):
+        raise AssertionError("an up-to-date span with a summary must not read the store")
+
+    monkeypatch.setattr(local, "run_span", run_span)
+    monkeypatch.setattr(MetadataClient, "from_config", classmethod(no_store))
+    assert cli.main(["--config", str(gated_on_accuracy), "run", "--span", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+
+    assert out[1].startswith("span 2: UP TO DATE, nothing it depends on changed since run span-2-earlier")
+    assert out[2:] == ["  blessed    yes"] and forced == [False]
+
+
+def test_a_complete_run_attaches_its_printed_summary_to_the_record(gated_on_accuracy, monkeypatch, capsys):
+    from ml_lifecycle.cli import main as cli
+    from ml_lifecycle.metadata.client import MetadataClient
+    from ml_lifecycle.pipeline.runners import local, up_to_date
+
+    class Store:
+        def run(self, run_id, component_ids):
+            return _first_binary_run()
+
+    attached: list[tuple] = []
+    monkeypatch.setattr(local, "run_span", lambda config, span, progress, force=False: OUTCOME)
+    monkeypatch.setattr(MetadataClient, "from_config", classmethod(lambda cls, config: Store()))
+    monkeypatch.setattr(
+        up_to_date,
+        "attach_summary",
+        lambda config, span, run_id, lines: attached.append((span, run_id, lines)),
+    )
+    assert cli.main(["--config", str(gated_on_accuracy), "run", "--span", "2", "--force"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+
+    assert len(attached) == 1 and attached[0][:2] == (2, "span-2-run")
+    # Everything after the status line, as printed.
+    assert (
+        attached[0][2] == printed[2:]
+        and "  binary_accuracy  0.7500  (no baseline: first blessed model)" in printed
+    )

@@ -111,11 +111,14 @@ def test_rerun_with_unchanged_input_is_served_from_cache(taxi_config, two_span_r
     from ml_lifecycle.pipeline.runners.local import run_span
 
     before = sorted(p.name for p in (taxi_config.serving_root_path / "taxi").iterdir())
-    outcome = run_span(taxi_config, 2, progress=lambda _: None)
-    assert outcome.error is None
-    report = describe(taxi_config, outcome)
+    forced = run_span(taxi_config, 2, progress=lambda _: None, force=True)
+    assert forced.error is None and not forced.up_to_date
+    report = describe(taxi_config, forced)
     for component in ("example_gen", "statistics_gen", "transform", "trainer", "evaluator"):
         assert report.component(component).state == "CACHED", component
+    # Nothing changed since that run: the next one is answered from its record, without TFX.
+    again = run_span(taxi_config, 2, progress=lambda _: None)
+    assert again.up_to_date and again.run_id == forced.run_id and again.durations == {}
     after = sorted(p.name for p in (taxi_config.serving_root_path / "taxi").iterdir())
     assert after == before
 
