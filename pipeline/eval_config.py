@@ -75,7 +75,6 @@ def task_metrics(task: Task, num_classes: int) -> list[tfma.MetricsSpec]:
         names += ["MeanLabel", "MeanPrediction"]
     else:
         names = ["ExampleCount", "BinaryAccuracy", "AUC", "Calibration", "MeanLabel", "MeanPrediction"]
-        names += ["CalibrationPlot"]
     return [tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=name) for name in names])]
 
 

@@ -93,6 +93,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
     training = config.training
     classes = dataset_classes(config)
     beam_args = config.beam.pipeline_args(span_rows or None)
+    beam_args += config.beam.tfx_packaging_args(beam_args)
     if training.model_family == "gbt":
         # The Evaluator loads the candidate in this process: TF-DF's ops must be registered.
         load_model_ops(ModelDescription(family="gbt"))
@@ -200,6 +201,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         custom_config=custom_config_for(dataset, None, classes),
         # Pre/post-transform statistics double Transform's time; StatisticsGen already has them.
         disable_statistics=True,
+        force_tf_compat_v1=True,
     ).with_id(ComponentId.TRANSFORM.value)
     transform.add_upstream_node(anomaly_gate)
 

@@ -250,3 +250,23 @@ def test_yaml_dataflow_config_loads_and_builds_args(project_yaml):
     path = project_yaml({"beam": {"runner": "dataflow", "dataflow": DATAFLOW | {"max_num_workers": 5}}})
     config = load_config(path)
     assert config.beam.pipeline_args(None)[-1] == "--max_num_workers=5"
+
+
+def test_the_direct_runner_tells_tfx_not_to_package_itself():
+    beam = BeamConfig()
+    args = beam.pipeline_args(10)
+
+    extra = beam.tfx_packaging_args(args)
+
+    assert len(extra) == 1 and extra[0].startswith("--sdk_container_image=apache/beam_python3.")
+    # TFX's own check, as its Beam executors run it: no sdist is built with these args.
+    from tfx.utils import dependency_utils
+
+    assert dependency_utils.make_beam_dependency_flags(args + extra) == args + extra
+
+
+def test_packaging_is_left_to_the_user_on_other_runners_and_when_they_set_it():
+    flink = BeamConfig(runner="flink", flink={"job_endpoint": "localhost:8099"})
+    assert flink.tfx_packaging_args(flink.pipeline_args(10)) == []
+    direct = BeamConfig(extra_args=["--setup_file=./setup.py"])
+    assert direct.tfx_packaging_args(direct.pipeline_args(10)) == []
