@@ -8,6 +8,7 @@ on them, so they never change.
 from __future__ import annotations
 
 import json
+import re
 
 from tfx.components import (
     CsvExampleGen,
@@ -84,6 +85,19 @@ def example_gen_component(config: PipelineConfig, span: int) -> CsvExampleGen:
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
         ),
     ).with_id(ComponentId.EXAMPLE_GEN.value)
+
+
+# Column names whose TF1 transform graph loads back: TF1 names the graph's inputs after the raw
+# columns, and loading it into TF2 fails for a name that does not become a Python identifier
+# ("'Floor_Area__m²__dense_shape' is not a valid parameter name", measured on a regression dataset).
+_TF1_SAFE_COLUMN = re.compile(r"[A-Za-z0-9_ ()]+")
+
+
+def traces_in_tf1_graph_mode(columns: list[str]) -> bool:
+    """Whether Transform traces the preprocessing in TF1 graph mode (`force_tf_compat_v1`): about
+    5 s faster per cold run on a taxi span than tracing it as tf.functions, for every dataset whose
+    column names allow it; the others keep TF2 tracing."""
+    return all(_TF1_SAFE_COLUMN.fullmatch(column) for column in columns)
 
 
 def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pipeline:
@@ -201,7 +215,7 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         custom_config=custom_config_for(dataset, None, classes),
         # Pre/post-transform statistics double Transform's time; StatisticsGen already has them.
         disable_statistics=True,
-        force_tf_compat_v1=True,
+        force_tf_compat_v1=traces_in_tf1_graph_mode(dataset.features.all_names() + [dataset.label.name]),
     ).with_id(ComponentId.TRANSFORM.value)
     transform.add_upstream_node(anomaly_gate)
 

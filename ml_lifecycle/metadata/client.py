@@ -41,6 +41,7 @@ from ml_lifecycle.metadata.lineage import (
 from ml_lifecycle.metadata.runs import RunReport, describe_run
 from ml_lifecycle.store.connection import open_store
 from ml_lifecycle.store.queries import (
+    PIPELINE_RUN_CONTEXT,
     ArtifactRecord,
     PushedModelRecord,
     RunNotFoundError,
@@ -296,7 +297,7 @@ class _RunIndex:
         runs: dict[str, RunSummary] = {}
         span_of_run: dict[str, int] = {}
         producer: dict[int, int] = {}
-        run_contexts = store.get_contexts_by_type("pipeline_run") if pipeline else []
+        run_contexts = store.get_contexts_by_type(PIPELINE_RUN_CONTEXT) if pipeline else []
         for context in run_contexts:
             executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
             executions = [e for e in executions if e.id in components]

@@ -83,7 +83,8 @@ def output_columns(spec: FeatureSpec, label_classes: list[str]) -> list[int]:
     their classes by the label values they saw, as text."""
     if spec.task is Task.REGRESSION:
         return [0]
-    wanted = ["1"] if spec.task is Task.BINARY else [str(index) for index in range(len(spec.classes))]
+    # Binary: the score of 1, and 0 must have been seen too (trees that saw one value only answer it).
+    wanted = ["0", "1"] if spec.task is Task.BINARY else [str(index) for index in range(len(spec.classes))]
     missing = [value for value in wanted if value not in label_classes]
     if missing or (spec.task is Task.MULTICLASS and len(label_classes) != len(spec.classes)):
         if spec.task is Task.MULTICLASS:
@@ -96,6 +97,8 @@ def output_columns(spec: FeatureSpec, label_classes: list[str]) -> list[int]:
             f"the gradient-boosted trees saw only the label values {label_classes} in the train split: "
             "a binary label needs both 0 and 1"
         )
+    if spec.task is Task.BINARY:
+        return [label_classes.index("1")]
     return [label_classes.index(value) for value in wanted]
 
 

@@ -22,6 +22,8 @@ OUTPUT_EVENTS = (
     metadata_store_pb2.Event.DECLARED_OUTPUT,
 )
 INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+# The context type TFX gives each pipeline run (its name is the run id).
+PIPELINE_RUN_CONTEXT = "pipeline_run"
 
 
 class RunNotFoundError(LifecycleError, LookupError):
@@ -82,7 +84,7 @@ def list_run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> lis
     """Run ids of a pipeline, oldest first."""
     if store.get_context_by_type_and_name("pipeline", pipeline_name) is None:
         return []
-    runs = sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch)
+    runs = sorted(store.get_contexts_by_type(PIPELINE_RUN_CONTEXT), key=lambda c: c.create_time_since_epoch)
     return [c.name for c in runs]
 
 
@@ -99,7 +101,7 @@ def component_runs(
     component_ids: tuple[str, ...] | list[str],
 ) -> list[ComponentRun]:
     """Each component's execution in one run, with its input and output artifacts."""
-    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    run = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
     if run is None:
         raise RunNotFoundError(f"no pipeline run {run_id!r} in the metadata store")
     in_run = {e.id: e for e in store.get_executions_by_context(run.id)}

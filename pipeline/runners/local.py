@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml_lifecycle.base.errors import LifecycleError
 from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.datasets.check import check_span
 from ml_lifecycle.pipeline.runners.up_to_date import (
@@ -27,8 +28,9 @@ from ml_lifecycle.pipeline.runners.up_to_date import (
     fingerprint_parts,
     record_complete_run,
     record_path,
+    store_marker,
 )
-from ml_lifecycle.store.connection import as_store_busy, open_store
+from ml_lifecycle.store.connection import StoreNotFoundError, as_store_busy, open_store
 
 Progress = Callable[[str], None]
 
@@ -94,7 +96,8 @@ def run_span(
     """
     started = time.perf_counter()
     check = check_span(config.dataset, config.data_root_path, span)
-    if not force:
+    # With TFX's cache off every run retrains and pushes: nothing stands in for it.
+    if not force and config.enable_cache:
         standing = check_up_to_date(config, span)
         if standing.record is not None:
             return RunOutcome(
@@ -107,12 +110,39 @@ def run_span(
             )
         if record_path(config, span).exists():
             progress(f"  running it again: {standing.reason}")
-    # Taken before the run: a file edited while it runs must make the next check fail.
+    # Taken before the run: a file edited, or another run written, while it runs must make the
+    # next check fail.
     parts = fingerprint_parts(config, span)
+    marker_before = _marker_or_empty(config)
     outcome = _run_pipeline(config, span, check.rows, progress)
-    if outcome.error is None:
-        record_complete_run(config, span, outcome.run_id, parts)
+    if outcome.error is None and config.enable_cache:
+        _record(config, outcome, parts, marker_before, progress)
     return outcome
+
+
+def _marker_or_empty(config: PipelineConfig) -> dict[str, int]:
+    try:
+        return store_marker(config.metadata_connection_config())
+    except StoreNotFoundError:  # the first run creates the store
+        return {"executions_max_id": 0}
+
+
+def _record(config: PipelineConfig, outcome: RunOutcome, parts, marker_before, progress: Progress) -> None:
+    """Records the complete run for the next check; a run that overlapped another, or a store
+    that refuses the reads, only costs the next run its shortcut (said, never raised: the run
+    itself succeeded)."""
+    try:
+        recorded = record_complete_run(config, outcome.span, outcome.run_id, parts, marker_before)
+    except (LifecycleError, OSError, RuntimeError) as error:
+        progress(
+            f"  not recorded as up to date ({error}): the next run of span {outcome.span} runs the pipeline"
+        )
+        return
+    if recorded is None:
+        progress(
+            f"  not recorded as up to date: another run wrote to the store meanwhile, so the next run of "
+            f"span {outcome.span} runs the pipeline"
+        )
 
 
 def _run_pipeline(config: PipelineConfig, span: int, csv_rows: int, progress: Progress) -> RunOutcome:

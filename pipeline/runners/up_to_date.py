@@ -21,6 +21,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,14 @@ from pydantic import BaseModel, ConfigDict
 from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.datasets.span_files import SPAN_FILE_NAME, span_dir
 from ml_lifecycle.store.connection import StoreNotFoundError, open_store
-from ml_lifecycle.store.queries import OUTPUT_EVENTS, RunNotFoundError
+from ml_lifecycle.store.queries import OUTPUT_EVENTS, PIPELINE_RUN_CONTEXT, RunNotFoundError
 
 # The packages whose code TFX runs for us: a different version can give different results.
 TRACKED_DISTRIBUTIONS = (
     "tfx",
     "tensorflow",
+    "tf-keras",
+    "tensorflow-metadata",
     "tensorflow-transform",
     "tensorflow-model-analysis",
     "tensorflow-data-validation",
@@ -116,10 +119,17 @@ def _file_stat_text(path: Path) -> str:
     return f"{path}: {stat.st_size} {stat.st_mtime_ns}"
 
 
+def _span_file_texts(directory: Path) -> list[str]:
+    """Every CSV ExampleGen would read from a span directory (`span-N/*.csv`), by size and mtime."""
+    files = sorted(directory.glob("*.csv")) if directory.is_dir() else []
+    return [_file_stat_text(path) for path in files] or [f"{directory / SPAN_FILE_NAME}: {ABSENT}"]
+
+
 def fingerprint_parts(config: PipelineConfig, span: int) -> dict[str, str]:
     """A sha256 per thing a run of `span` depends on, other than the store (see the module doc)."""
     code = sorted(_code_files().items())
-    versions = []
+    # The interpreter too: it is in the Beam args (the SDK image), hence in TFX's cache keys.
+    versions = [f"python {sys.version}"]
     for name in TRACKED_DISTRIBUTIONS:
         try:
             versions.append(f"{name}=={importlib.metadata.version(name)}")
@@ -130,8 +140,8 @@ def fingerprint_parts(config: PipelineConfig, span: int) -> dict[str, str]:
         schema = schema_path.read_bytes() if schema_path else b"none configured"
     except FileNotFoundError:
         schema = ABSENT.encode()
-    window = range(max(1, span - config.training.window_spans + 1), span + 1)
-    span_files = [_file_stat_text(span_dir(config.data_root_path, s) / SPAN_FILE_NAME) for s in window]
+    window = sorted(set(range(max(1, span - config.training.window_spans + 1), span + 1)) | {span})
+    span_files = [text for s in window for text in _span_file_texts(span_dir(config.data_root_path, s))]
     return {
         "config": _sha256(config.model_dump_json().encode()),
         "code": _sha256(*(chunk for key, path in code for chunk in (key.encode(), path.read_bytes()))),
@@ -182,7 +192,7 @@ def run_output_uris(store: metadata_store.MetadataStore, run_id: str) -> list[st
     Artifacts a resolver only passed along (INTERNAL_OUTPUT events) belong to earlier runs and
     are left out. Raises RunNotFoundError when the store has no such run.
     """
-    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    run = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
     if run is None:
         raise RunNotFoundError(f"no pipeline run {run_id!r} in the metadata store")
     execution_ids = [e.id for e in store.get_executions_by_context(run.id)]
@@ -221,10 +231,6 @@ def attach_summary(config: PipelineConfig, span: int, run_id: str, summary: list
         return False
     write_record(config, span, record.model_copy(update={"summary": list(summary)}))
     return True
-
-
-def clear_record(config: PipelineConfig, span: int) -> None:
-    record_path(config, span).unlink(missing_ok=True)
 
 
 def read_record(config: PipelineConfig, span: int) -> RunRecord | None:
@@ -274,17 +280,37 @@ def check_up_to_date(config: PipelineConfig, span: int) -> UpToDateCheck:
     return UpToDateCheck(record, f"up to date with run {record.run_id}")
 
 
+def foreign_executions(
+    store: metadata_store.MetadataStore, run_id: str, marker_before: dict[str, int]
+) -> int:
+    """How many executions written since `marker_before` belong to another run than `run_id`:
+    a run that overlapped this one may have changed what its resolvers would pick now."""
+    run = store.get_context_by_type_and_name(PIPELINE_RUN_CONTEXT, run_id)
+    ours = {e.id for e in store.get_executions_by_context(run.id)} if run is not None else set()
+    since = store.get_executions(
+        list_options=metadata_store.ListOptions(filter_query=f"id > {marker_before['executions_max_id']}")
+    )
+    return sum(1 for execution in since if execution.id not in ours)
+
+
 def record_complete_run(
-    config: PipelineConfig, span: int, run_id: str, parts: dict[str, str] | None = None
-) -> RunRecord:
+    config: PipelineConfig,
+    span: int,
+    run_id: str,
+    parts: dict[str, str],
+    marker_before: dict[str, int],
+) -> RunRecord | None:
     """Records run `run_id` of `span` as complete: call it after LocalDagRunner returned cleanly.
 
-    `parts` is `fingerprint_parts(config, span)` taken before the run started; pass it so a span
-    file or source edited while the run was going makes the next check fail. Without it the
-    fingerprint is taken now. The store marker is always taken now, to include the run's writes.
+    `parts` (`fingerprint_parts`) and `marker_before` (`store_marker`) are taken before the run
+    started: a span file or source edited while the run was going makes the next check fail, and
+    a run another process wrote meanwhile means no record at all (None), since its blessed model
+    or statistics may be what this run's resolvers would pick on a rerun. The marker recorded is
+    the one after the run, which includes its own writes.
     """
-    parts = parts if parts is not None else fingerprint_parts(config, span)
     store = open_store(config.metadata_connection_config())
+    if foreign_executions(store, run_id, marker_before):
+        return None
     record = RunRecord(
         fingerprint=combined_fingerprint(parts),
         fingerprint_parts=parts,

@@ -210,7 +210,13 @@ def test_a_complete_run_attaches_its_printed_summary_to_the_record(gated_on_accu
             return _first_binary_run()
 
     attached: list[tuple] = []
-    monkeypatch.setattr(local, "run_span", lambda config, span, progress, force=False: OUTCOME)
+    forced: list[bool] = []
+
+    def run_span(config, span, progress, force=False):
+        forced.append(force)
+        return OUTCOME
+
+    monkeypatch.setattr(local, "run_span", run_span)
     monkeypatch.setattr(MetadataClient, "from_config", classmethod(lambda cls, config: Store()))
     monkeypatch.setattr(
         up_to_date,
@@ -220,7 +226,7 @@ def test_a_complete_run_attaches_its_printed_summary_to_the_record(gated_on_accu
     assert cli.main(["--config", str(gated_on_accuracy), "run", "--span", "2", "--force"]) == 0
     printed = capsys.readouterr().out.splitlines()
 
-    assert len(attached) == 1 and attached[0][:2] == (2, "span-2-run")
+    assert forced == [True] and len(attached) == 1 and attached[0][:2] == (2, "span-2-run")
     # Everything after the status line, as printed.
     assert (
         attached[0][2] == printed[2:]

@@ -46,6 +46,8 @@ def test_multiclass_reads_the_class_index_from_the_transform_signature(tmp_path)
     (spec,) = config.model_specs
     assert (spec.signature_name, spec.label_key) == ("serving_default", "big_tipper_xf")
     assert list(spec.preprocessing_function_names) == ["transform_features"]
+    # Named, so TFMA does not load each model whole through Keras to guess its type.
+    assert spec.model_type == "tf_generic"
 
 
 def test_multiclass_metrics_and_per_class_precision_recall_f1(tmp_path):
@@ -78,9 +80,9 @@ def test_multiclass_gates_on_accuracy_higher_is_better(tmp_path):
 def test_regression_metrics_and_raw_label(tmp_path):
     config = eval_config(_config(tmp_path, Task.REGRESSION))
 
-    assert [(s.label_key, list(s.preprocessing_function_names)) for s in config.model_specs] == [
-        ("big_tipper", [])
-    ]
+    assert [
+        (s.label_key, list(s.preprocessing_function_names), s.model_type) for s in config.model_specs
+    ] == [("big_tipper", [], "tf_generic")]
     assert _metric_names(config) == [
         "ExampleCount",
         "MeanAbsoluteError",

@@ -44,11 +44,13 @@ def pipeline_runs(monkeypatch):
 
     monkeypatch.setattr(local, "_run_pipeline", fake_run)
     monkeypatch.setattr(local, "fingerprint_parts", lambda config, span: {"taken": "before the run"})
-    monkeypatch.setattr(
-        local,
-        "record_complete_run",
-        lambda config, span, run_id, parts: recorded.append((span, run_id, parts)),
-    )
+    monkeypatch.setattr(local, "_marker_or_empty", lambda config: {"executions_max_id": 41})
+
+    def record(config, span, run_id, parts, marker_before):
+        recorded.append((span, run_id, parts, marker_before))
+        return RECORD
+
+    monkeypatch.setattr(local, "record_complete_run", record)
     return calls, recorded, result
 
 
@@ -71,7 +73,7 @@ def test_force_runs_an_up_to_date_span_and_records_it(config, pipeline_runs, mon
 
     assert not outcome.up_to_date and outcome.run_id == "span-1-new"
     assert calls == [{"span": 1, "csv_rows": 1}]
-    assert recorded == [(1, "span-1-new", {"taken": "before the run"})]
+    assert recorded == [(1, "span-1-new", {"taken": "before the run"}, {"executions_max_id": 41})]
 
 
 def test_a_stale_record_says_why_the_span_runs_again(config, pipeline_runs, monkeypatch):
@@ -96,3 +98,31 @@ def test_a_failed_run_is_not_recorded(config, pipeline_runs, monkeypatch):
     outcome = run_span(config, 1, progress=lambda _: None)
 
     assert outcome.error is not None and len(calls) == 1 and recorded == []
+
+
+def test_with_the_cache_off_every_run_runs_and_none_is_recorded(config, pipeline_runs, monkeypatch):
+    calls, recorded, _ = pipeline_runs
+
+    def no_check(config, span):
+        raise AssertionError("with enable_cache false nothing stands in for a run")
+
+    monkeypatch.setattr(local, "check_up_to_date", no_check)
+
+    run_span(config.model_copy(update={"enable_cache": False}), 1, progress=lambda _: None)
+
+    assert len(calls) == 1 and recorded == []
+
+
+def test_a_run_that_cannot_be_recorded_still_succeeds_and_says_so(config, pipeline_runs, monkeypatch):
+    calls, _, _ = pipeline_runs
+    monkeypatch.setattr(local, "check_up_to_date", lambda config, span: UpToDateCheck(None, "no record"))
+    monkeypatch.setattr(local, "record_complete_run", lambda *args: None)  # another run wrote meanwhile
+    lines: list[str] = []
+
+    outcome = run_span(config, 1, progress=lines.append)
+
+    assert outcome.error is None and len(calls) == 1
+    assert lines == [
+        "  not recorded as up to date: another run wrote to the store meanwhile, so the next run of span 1 "
+        "runs the pipeline"
+    ]

@@ -16,7 +16,6 @@ from ml_lifecycle.config.project import PipelineConfig, TrainingConfig
 from ml_lifecycle.pipeline.runners import up_to_date
 from ml_lifecycle.pipeline.runners.up_to_date import (
     check_up_to_date,
-    clear_record,
     record_complete_run,
     record_path,
     run_fingerprint,
@@ -28,6 +27,8 @@ from ml_lifecycle.store.connection import open_store
 from ml_lifecycle.store.queries import RunNotFoundError
 
 RUN_ID = "span-3-20240101T000000.000000"
+# The store marker before the first run (no store yet): every execution is newer.
+NO_RUNS_YET = {"executions_max_id": 0}
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def _put_run(config: PipelineConfig, run_id: str, tmp_path) -> dict[str, str]:
 def recorded(project, tmp_path):
     """The project after one complete run of span 3, recorded."""
     uris = _put_run(project, RUN_ID, tmp_path)
-    record = record_complete_run(project, 3, RUN_ID)
+    record = record_complete_run(project, 3, RUN_ID, up_to_date.fingerprint_parts(project, 3), NO_RUNS_YET)
     return project, record, uris
 
 
@@ -304,7 +305,7 @@ def test_a_fingerprint_taken_before_the_run_is_what_the_record_keeps(project, tm
     _put_run(project, RUN_ID, tmp_path)
     (project.data_root_path / "span-3" / "data.csv").write_text("edited during the run\n")
 
-    record_complete_run(project, 3, RUN_ID, parts=parts)
+    record_complete_run(project, 3, RUN_ID, parts, NO_RUNS_YET)
 
     assert check_up_to_date(project, 3).reason == f"span files changed since run {RUN_ID}"
 
@@ -320,17 +321,41 @@ def test_write_record_replaces_atomically_and_leaves_no_temp_file(recorded):
     assert json.loads(path.read_text())["run_id"] == "span-3-later"
 
 
-def test_clear_record_removes_it_and_a_missing_one_is_fine(recorded):
-    config, _, _ = recorded
+def test_a_run_that_overlapped_another_is_not_recorded(project, tmp_path):
+    parts = up_to_date.fingerprint_parts(project, 3)
+    _put_run(project, "span-2-20240101T000000.000001", tmp_path / "other")  # written meanwhile
+    _put_run(project, RUN_ID, tmp_path)
 
-    clear_record(config, 3)
-    clear_record(config, 3)
-
-    assert not record_path(config, 3).exists()
-    assert check_up_to_date(config, 3).reason == "no record of a complete run of span 3"
+    assert record_complete_run(project, 3, RUN_ID, parts, NO_RUNS_YET) is None
+    assert check_up_to_date(project, 3).reason == "no record of a complete run of span 3"
 
 
-# --- no TensorFlow -----------------------------------------------------------------------------
+def test_a_run_after_another_finished_is_recorded(project, tmp_path):
+    _put_run(project, "span-2-20240101T000000.000001", tmp_path / "other")
+    before = store_marker(project.metadata_connection_config())
+    _put_run(project, RUN_ID, tmp_path)
+
+    record = record_complete_run(project, 3, RUN_ID, up_to_date.fingerprint_parts(project, 3), before)
+
+    assert record is not None and check_up_to_date(project, 3).record == record
+
+
+def test_every_csv_of_a_window_span_counts(project):
+    before = run_fingerprint(project, 3)
+    (project.data_root_path / "span-3" / "extra.csv").write_text(
+        "fare\n1.0\n"
+    )  # ExampleGen reads span-3/*.csv
+
+    assert run_fingerprint(project, 3) != before
+
+
+def test_a_span_below_one_still_fingerprints_its_own_files(project):
+    (project.data_root_path / "span-0").mkdir()
+    (project.data_root_path / "span-0" / "data.csv").write_text("fare\n1.0\n")
+    before = run_fingerprint(project, 0)
+    (project.data_root_path / "span-0" / "data.csv").write_text("fare\n2.0\n")
+
+    assert run_fingerprint(project, 0) != before
 
 
 def test_checking_imports_neither_tensorflow_nor_tfx(recorded):
