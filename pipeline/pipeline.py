@@ -216,13 +216,16 @@ def create_pipeline(config: PipelineConfig, span: int, span_rows: int = 0) -> Pi
         # Pre/post-transform statistics double Transform's time; StatisticsGen already has them.
         disable_statistics=True,
         force_tf_compat_v1=traces_in_tf1_graph_mode(dataset.features.all_names() + [dataset.label.name]),
+        # The Trainer transforms the raw examples itself (models/examples.py): writing them
+        # transformed and reading them back cost more than transforming them in memory.
+        materialize=False,
     ).with_id(ComponentId.TRANSFORM.value)
     transform.add_upstream_node(anomaly_gate)
 
-    # Trains the Keras model on transformed examples; exports a tf.Example serving signature.
+    # Trains on the window's examples through the Transform graph; exports the serving signatures.
     trainer = Trainer(
         run_fn="ml_lifecycle.models.model.run_fn",
-        examples=transform.outputs["transformed_examples"],
+        examples=training_examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_node.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps),

@@ -26,10 +26,10 @@ import uuid
 
 import numpy as np
 import tensorflow as tf
-from tfx_bsl.public import tfxio
 
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.model_description import quiet_tfdf
+from ml_lifecycle.models.examples import transformed_batches
 from ml_lifecycle.models.features import FeatureSpec, transformed_name
 
 # Rows per batch while the train split is read into memory (the trees train on all of it at once).
@@ -41,18 +41,11 @@ class MissingClassesError(ValueError):
     training window would shift every later class's score, so the Trainer stops instead."""
 
 
-def read_split(file_pattern, data_accessor, tf_transform_output, label: str) -> dict[str, np.ndarray]:
+def read_split(file_pattern, tf_transform_output, label: str) -> dict[str, np.ndarray]:
     """The transformed split as one 1-D array per feature, the label under its transformed name.
-    Eager iteration: nothing here is traced."""
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(
-            batch_size=READ_BATCH, label_key=transformed_name(label), num_epochs=1, shuffle=False
-        ),
-        tf_transform_output.transformed_metadata.schema,
-    )
+    Eager iteration: nothing here is traced but the Transform graph."""
     columns: dict[str, list[np.ndarray]] = {}
-    for features, labels in dataset:
+    for features, labels in transformed_batches(file_pattern, tf_transform_output, label, READ_BATCH):
         for name, values in {**features, transformed_name(label): labels}.items():
             if isinstance(values, tf.SparseTensor):
                 values = tf.sparse.to_dense(values)
@@ -142,11 +135,11 @@ class TreesModel(tf.keras.Model):
 
 
 def train_gbt(
-    spec: FeatureSpec, num_trees: int, max_depth: int, file_pattern, data_accessor, tf_transform_output
+    spec: FeatureSpec, num_trees: int, max_depth: int, file_pattern, tf_transform_output
 ) -> tuple[TreesModel, str]:
     """Grows the trees on the train split (read once into memory); the model and the directory
     of the YDF files (see `grow_trees`)."""
-    data = read_split(file_pattern, data_accessor, tf_transform_output, spec.label)
+    data = read_split(file_pattern, tf_transform_output, spec.label)
     trees, trees_dir = grow_trees(spec, num_trees, max_depth, data)
     return TreesModel(trees), trees_dir
 

@@ -159,7 +159,8 @@ def test_transform_and_trainer_get_the_dataset_features(taxi_config):
     # TF1 graph mode: ~5 s less per cold run on a taxi span than tracing it as tf.functions.
     assert components["transform"].exec_properties["force_tf_compat_v1"] in (1, True)
     assert components["trainer"].exec_properties["run_fn"] == "ml_lifecycle.models.model.run_fn"
-    assert _producer(components["trainer"], "examples") == ("transform", "transformed_examples")
+    assert _producer(components["trainer"], "examples") == ("training_window_resolver", "examples")
+    assert "transformed_examples" not in components["transform"].outputs  # the Trainer transforms
 
 
 @pytest.mark.parametrize(
