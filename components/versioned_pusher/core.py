@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ml_lifecycle.base.text import ascii_digits
+
 RESERVED_PREFIX = ".reserved-"
 STAGING_PREFIX = ".staging-"
 
@@ -19,7 +21,7 @@ def existing_versions(names: list[str]) -> list[int]:
     versions = []
     for name in names:
         digits = name[len(RESERVED_PREFIX) :] if name.startswith(RESERVED_PREFIX) else name
-        if digits.isdigit():
+        if ascii_digits(digits):
             versions.append(int(digits))
     return versions
 

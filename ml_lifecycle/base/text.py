@@ -1,4 +1,4 @@
-"""Plain text-file helpers shared by every reader of config and data files.
+"""Plain text helpers shared by every reader of config, data files and requests.
 
 Config and data files are UTF-8 text; `where_not_utf8` says where one is not. Kept free of
 project and third-party imports, so light readers (the model server's schema reader) can use it.
@@ -7,6 +7,13 @@ project and third-party imports, so light readers (the model server's schema rea
 from __future__ import annotations
 
 from pathlib import Path
+
+
+def ascii_digits(text: str) -> bool:
+    """A non-empty run of 0-9 and nothing else. `str.isdigit` also accepts '²', '٣' and other
+    Unicode digits, which `int` then refuses: a model version `²` in a URL was answered with a
+    500, a `Content-Length: ²` dropped the connection."""
+    return text.isascii() and text.isdigit()
 
 
 def where_not_utf8(path: Path) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ml_lifecycle.base.contracts import ConceptVerdict, DriftVerdict, Prop
 from ml_lifecycle.base.errors import UsageError
+from ml_lifecycle.base.text import ascii_digits
 from ml_lifecycle.metadata.metric_names import change_text, gate_metric_name, metric_text, per_class_values
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ def parse_spans(args: argparse.Namespace) -> list[int]:
         return [args.span]
     if args.spans:
         first, sep, last = args.spans.partition(":")
-        if not sep or not first.isdigit() or not last.isdigit() or int(first) > int(last):
+        if not sep or not ascii_digits(first) or not ascii_digits(last) or int(first) > int(last):
             raise UsageError(f"--spans {args.spans!r}: expected A:B with 1 <= A <= B, e.g. 1:3")
         return list(range(int(first), int(last) + 1))
     raise UsageError("give --span N or --spans A:B")

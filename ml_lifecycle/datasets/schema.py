@@ -16,6 +16,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from ml_lifecycle.base.contracts import SchemaEnvironment, Task
 from ml_lifecycle.base.errors import DataError
+from ml_lifecycle.base.text import ascii_digits
 from ml_lifecycle.config.dataset import DatasetConfig
 from ml_lifecycle.datasets.check import check_span
 from ml_lifecycle.datasets.schema_comparators import add_drift_comparators
@@ -51,7 +52,7 @@ def curate_label(
 
 
 def _is_integer(text: str) -> bool:
-    return text.lstrip("+-").isdigit()
+    return ascii_digits(text.lstrip("+-"))
 
 
 def infer_classes(values: list[str]) -> list[str]:

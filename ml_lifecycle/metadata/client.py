@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from ml_lifecycle.base.contracts import ComponentId, Prop
 from ml_lifecycle.base.errors import LifecycleError
+from ml_lifecycle.base.text import ascii_digits
 from ml_lifecycle.metadata.diff import RunDiff, diff_runs
 from ml_lifecycle.metadata.drift import (
     ConceptRecord,
@@ -238,7 +239,7 @@ class MetadataClient:
         for model in pushed_models(self.store, self.pipeline_name):
             if model.version == text:
                 return model.pushed_model_id
-        if text.isdigit() and self.store.get_artifacts_by_id([int(text)]):
+        if ascii_digits(text) and self.store.get_artifacts_by_id([int(text)]):
             return int(text)
         raise ArtifactNotFoundError(
             f"{text!r} is neither a pushed model version nor an artifact id in the metadata store "

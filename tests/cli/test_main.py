@@ -53,9 +53,10 @@ def test_an_internal_bug_is_not_reported_as_bad_input(project, monkeypatch, bug)
         cli.main(["--config", str(project), "run", "--span", "1"])
 
 
-def test_malformed_span_range_is_a_usage_error(project, capsys):
-    assert cli.main(["--config", str(project), "run", "--spans", "3:1"]) == cli.EXIT_BAD_INPUT
-    assert "--spans '3:1': expected A:B" in capsys.readouterr().err
+@pytest.mark.parametrize("spans", ["3:1", "²:3"])  # "²".isdigit() is True, int("²") fails
+def test_malformed_span_range_is_a_usage_error(project, capsys, spans):
+    assert cli.main(["--config", str(project), "run", "--spans", spans]) == cli.EXIT_BAD_INPUT
+    assert f"--spans {spans!r}: expected A:B" in capsys.readouterr().err
 
 
 def _user_errors():

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ml_lifecycle.base.text import ascii_digits
 from ml_lifecycle.serving.http.api import HttpResponse, ServingApi, error_response
 from ml_lifecycle.serving.protocol.errors import ApiError
 
@@ -38,7 +39,7 @@ def declared_length(headers: Mapping[str, str], limit: int) -> int | None:
         raise ApiError(411, "chunked request bodies are not supported; send Content-Length")
     if length_text is None:
         return None
-    if not length_text.strip().isdigit():
+    if not ascii_digits(length_text.strip()):
         raise ApiError(400, f"invalid Content-Length {length_text!r}")
     length = int(length_text)
     if length > limit:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_lifecycle.base.errors import LifecycleError
+from ml_lifecycle.base.text import ascii_digits
 from ml_lifecycle.config.serving import VersionPolicyConfig
 from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.inference.warmup import load_version
@@ -61,7 +62,7 @@ def version_directories(base_path: Path) -> dict[int, Path]:
     return {
         int(child.name): child
         for child in base_path.iterdir()
-        if child.name.isdigit() and (child / "saved_model.pb").is_file()
+        if ascii_digits(child.name) and (child / "saved_model.pb").is_file()
     }
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from ml_lifecycle.base.contracts import RAW_SIGNATURE, SERVING_SIGNATURE
+from ml_lifecycle.base.text import ascii_digits
 from ml_lifecycle.serving.inference.codec import dense_column, example_rows, serialized_examples
 from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.inference.signatures import InputSpec
@@ -72,7 +73,7 @@ def parse_json(body: bytes) -> object:
 
 
 def parse_version(text: str) -> int:
-    if not text.isdigit():
+    if not ascii_digits(text):
         raise ApiError(400, f"Failed to convert version: {text} to numeric.")
     return int(text)
 

@@ -17,7 +17,7 @@ def test_next_version_is_now_or_one_past_the_newest():
     assert next_version(["990", "notes", ".staging-995"], 1000) == 1000
     assert next_version(["1000"], 1000) == 1001
     assert next_version(["1005", ".reserved-1007"], 1000) == 1008  # a clock behind the newest push
-    assert existing_versions(["12", ".reserved-13", "x12", ".staging-14"]) == [12, 13]
+    assert existing_versions(["12", ".reserved-13", "x12", ".staging-14", "²", ".reserved-³"]) == [12, 13]
 
 
 def test_reserved_versions_are_skipped_and_released(tmp_path):

@@ -383,3 +383,10 @@ def test_metrics_and_alerts_routes(served):
     assert response.status == 200 and response.content_type.startswith("text/plain")
     assert response.body.decode() == "lifecycle_serving_requests_total 1\nextra 2\n"
     assert call(api, "GET", "/v1/alerts") == (200, {"alerts": []})
+
+
+def test_a_unicode_digit_version_is_a_400_not_a_500(served):
+    status, body = call(_api(served), "GET", "/v1/models/taxi/versions/²/metadata")
+
+    assert status == 400
+    assert body == {"error": "Failed to convert version: ² to numeric."}

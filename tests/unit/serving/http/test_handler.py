@@ -21,6 +21,7 @@ def test_a_declared_length_within_the_limit_is_read():
         ({"Content-Length": "12", "Transfer-Encoding": "Chunked"}, 411, "send Content-Length"),
         ({"Content-Length": "-3"}, 400, "invalid Content-Length '-3'"),
         ({"Content-Length": "ten"}, 400, "invalid Content-Length"),
+        ({"Content-Length": "²"}, 400, "invalid Content-Length '²'"),  # str.isdigit says yes
         ({"Content-Length": "101"}, 413, "request body of 101 bytes is over the limit of 100 bytes"),
     ],
 )

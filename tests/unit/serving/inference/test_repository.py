@@ -57,6 +57,8 @@ def test_version_directories_ignore_non_numeric_and_unfinished(tmp_path):
     _push(tmp_path, 5)
     (tmp_path / "taxi" / "tmp-upload").mkdir()
     (tmp_path / "taxi" / "6").mkdir()  # no saved_model.pb yet
+    (tmp_path / "taxi" / "²").mkdir()  # a Unicode digit, which int() refuses
+    (tmp_path / "taxi" / "²" / "saved_model.pb").write_bytes(b"")
     assert list(version_directories(tmp_path / "taxi")) == [5]
     assert version_directories(tmp_path / "missing") == {}
 
