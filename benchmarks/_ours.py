@@ -32,7 +32,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # As the CLI does: library warnings only go to the log, but they still cost time to format.
     warnings.filterwarnings("ignore")
-    from ml_lifecycle.cli.main import exit_without_teardown
     from ml_lifecycle.config.project import load_config
     from ml_lifecycle.pipeline.runners.local import run_span
 
@@ -59,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     Path(args.result_json).write_text(json.dumps(result, indent=2))
     print(f"ours: {'FAILED' if outcome.error else 'ok'} in {outcome.seconds:.1f} s", flush=True)
-    # As the console script exits.
-    exit_without_teardown(1 if outcome.error else 0)
-    return 1
+    return 1 if outcome.error else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ml_lifecycle.cli.main import exit_without_teardown
+
+    # As the console script exits.
+    exit_without_teardown(main())

@@ -99,7 +99,7 @@ def run_span(
     # With TFX's cache off every run retrains and pushes: nothing stands in for it.
     if not force and config.enable_cache:
         standing = check_up_to_date(config, span)
-        if standing.record is not None:
+        if standing.is_up_to_date:
             return RunOutcome(
                 run_id=standing.record.run_id,
                 span=span,
