@@ -7,6 +7,7 @@ green) changes at run time through `lifecycle rollout`; the values here are only
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -21,8 +22,13 @@ class PredictionLogConfig(StrictModel):
     sample_rate: float = Field(1.0, ge=0.0, le=1.0)
     # Directory for hourly-partitioned TFRecord files; default <work_dir>/prediction_logs.
     directory: str = ""
-    # Records waiting for the writer thread; beyond this they are dropped and counted, never blocking.
+    # Records waiting for the writer thread; beyond this many, or this many bytes of encoded
+    # records, they are dropped and counted, never blocking.
     max_queue: int = Field(10_000, ge=1)
+    max_queue_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # Hour partitions (date=/hour= directories) older than this are deleted whole, checked by the
+    # writer every hour and at start; None keeps every partition.
+    retention_days: float | None = Field(None, gt=0)
 
     def resolve_directory(self, work_dir: str | Path) -> Path:
         return Path(self.directory) if self.directory else Path(work_dir) / "prediction_logs"
@@ -153,8 +159,14 @@ class RolloutConfig(StrictModel):
     canary_fraction: float = Field(0.1, ge=0.0, le=1.0)
     # Requests with the same value of this header go to the same version (canary stickiness).
     routing_key_header: str = "X-Routing-Key"
-    # Shadow requests waiting for the shadow model; beyond this they are dropped and counted.
+    # Shadow requests waiting for the shadow model; beyond this many, or this many bytes of request
+    # columns, they are dropped and counted.
     shadow_queue: int = Field(1000, ge=1)
+    shadow_queue_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # With several workers, each re-reads the rollout state file this often: a change made on the
+    # admin listener reaches every worker within this time (plus loading a version it names
+    # that the worker has not loaded yet; until then the worker keeps routing on the old state).
+    state_poll_seconds: float = Field(0.5, gt=0)
 
 
 class BatchingConfig(StrictModel):
@@ -170,11 +182,56 @@ class BatchingConfig(StrictModel):
     max_wait_ms: float = Field(0.0, ge=0.0)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+PrivacyPolicy = Literal["drop", "hash", "keep"]
+
+
+class AdminConfig(StrictModel):
+    """The admin listener (`/v1/admin/...`, what `lifecycle rollout` talks to): its own port,
+    loopback by default, never the serving port."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8502, ge=0, le=65535)
+    # Environment variable holding the bearer token. Required (the server refuses to start without
+    # it) whenever `host` is not loopback; when set on loopback the token is required there too.
+    token_env: str = ""
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+
 class ServingConfig(StrictModel):
     host: str = "127.0.0.1"
-    port: int = 8501
+    port: int = Field(8501, ge=0, le=65535)
+    # Worker processes sharing the serving port, each with its own copy of the models; 0: one
+    # per core this process may run on.
+    workers: int = Field(0, ge=0, le=64)
+    admin: AdminConfig = AdminConfig()
     # Largest request body accepted, in bytes.
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    # Rows (instances or examples) one request may carry; more is a 413.
+    max_rows_per_request: int = Field(10_000, ge=1)
+    # Open connections per worker; past this, new connections are closed at once.
+    max_connections: int = Field(512, ge=1)
+    # A client must send a request's headers within this, and its body within body_timeout
+    # once the headers are in; otherwise the connection is closed (408 for a slow body).
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    # Idle keep-alive connections are closed after this.
+    idle_timeout_seconds: float = Field(30.0, gt=0)
+    # A request waiting longer than this for its model call (queued in the batcher or running)
+    # is answered 503; the model call itself is not interrupted.
+    request_timeout_ms: float = Field(10_000.0, gt=0)
+    # SIGTERM: stop accepting, let in-flight requests finish for at most this long, flush the
+    # logs, exit.
+    drain_seconds: float = Field(30.0, gt=0)
+    # Per input feature, what prediction logs and the review queue keep of it: keep (default),
+    # drop (never written), hash (HMAC-SHA256 of the value, hex, keyed by `privacy_key_env`).
+    privacy: dict[str, PrivacyPolicy] = Field(default_factory=dict)
+    # Environment variable holding the HMAC key for `hash`; the server refuses to start when a
+    # feature is hashed and it is unset or empty.
+    privacy_key_env: str = "LIFECYCLE_PRIVACY_KEY"
     version_policy: VersionPolicyConfig = VersionPolicyConfig()
     # TF Serving's `version_labels`: fixed label -> version. The rollout labels (stable, canary,
     # shadow, blue, green) come from the rollout state and take precedence.
@@ -191,3 +248,17 @@ class ServingConfig(StrictModel):
     logging: PredictionLogConfig = PredictionLogConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     review: HumanReviewConfig = HumanReviewConfig()
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> ServingConfig:
+        if self.port and self.admin.port == self.port:
+            raise ValueError(
+                f"serving.admin.port {self.admin.port} is the serving port: admin needs a listener of its own"
+            )
+        return self
+
+    def resolve_workers(self) -> int:
+        """`workers`, with 0 meaning one per core this process may run on."""
+        if self.workers:
+            return self.workers
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -54,6 +54,7 @@ from ml_lifecycle.serving.observability.hooks import (
     RequestHooks,
     ReviewSink,
 )
+from ml_lifecycle.serving.observability.privacy import FeaturePrivacy
 from ml_lifecycle.serving.observability.shadow import ShadowJob
 from ml_lifecycle.serving.protocol.errors import ApiError
 from ml_lifecycle.serving.protocol.methods import TASK_METHODS, Method
@@ -141,6 +142,8 @@ class ServingServices:
     monitor_rows_per_request: int = 8
     # Called after a rollout change, to keep the state's versions loaded.
     on_rollout_change: Callable[[ServedModel], None] | None = None
+    # serving.privacy: applied to every row before the prediction log or review queue sees it.
+    privacy: FeaturePrivacy | None = None
 
 
 @dataclass
