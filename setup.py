@@ -32,5 +32,6 @@ setup(
     python_requires=">=3.10,<3.11",
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
+    package_data={"ml_lifecycle.serving.observability": ["dashboards/*.json"]},
     entry_points={"console_scripts": ["lifecycle=ml_lifecycle.cli.main:entry_point"]},
 )

@@ -1,8 +1,11 @@
 """`lifecycle serve | rollout ... | alerts`: run the model server and steer a running one.
 
-`serve` blocks until Ctrl-C (or SIGTERM). `rollout` and `alerts` talk to a running server over
-its HTTP admin endpoints (`--url`, default the configured host and port), so a rollout change
-takes effect without a restart and the server persists it.
+`serve` blocks until Ctrl-C (or SIGTERM), then drains. `rollout` talks to a running server's
+admin listener (`--url`, default http://<serving.admin.host>:<serving.admin.port>), sending the
+bearer token from `serving.admin.token_env` when one is configured, so a rollout change takes
+effect without a restart and the server persists it. `alerts` reads the serving port.
+`serve --export-prometheus-rules FILE` writes the configured alerts as a Prometheus rules file
+and exits.
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import signal
-import threading
+import os
 import time
 import urllib.error
 import urllib.parse
@@ -38,11 +40,22 @@ def register(commands) -> None:
     serve = commands.add_parser("serve", help="serve the pushed model over TF Serving's REST API")
     serve.add_argument("--host", default=None, help="bind address (default serving.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default serving.port, 8501)")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default serving.workers: one per core)"
+    )
+    serve.add_argument(
+        "--export-prometheus-rules",
+        metavar="FILE",
+        default=None,
+        help="write serving.monitoring.alerts as a Prometheus rules file and exit",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     rollout = commands.add_parser("rollout", help="canary, shadow, blue/green on a running server")
     rollout.add_argument(
-        "--url", default=None, help="server URL (default http://<serving.host>:<serving.port>)"
+        "--url",
+        default=None,
+        help="admin listener URL (default http://<serving.admin.host>:<serving.admin.port>)",
     )
     rollout.add_argument("--model", default=None, help="model name (default the config's model)")
     actions = rollout.add_subparsers(dest="action", required=True)
@@ -80,24 +93,26 @@ def register(commands) -> None:
 
 
 def cmd_serve(config: PipelineConfig, args: argparse.Namespace) -> int:
-    from ml_lifecycle.serving.http.server import build_server
+    if args.export_prometheus_rules:
+        from ml_lifecycle.serving.observability.rules_file import write_prometheus_rules
 
-    server = build_server(config, host=args.host, port=args.port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server.start()
-    for name, served in server.models.items():
-        state = served.router.state
-        print(f"model {name}: versions {served.repository.available() or 'none yet'}, stable {state.stable}")
-    print(f"serving on {server.url} (Ctrl-C stops)", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+        path = write_prometheus_rules(config.serving.monitoring, args.export_prometheus_rules)
+        print(f"wrote {len(config.serving.monitoring.alerts)} alert rule(s) to {path}")
+        return 0
+    from ml_lifecycle.serving.http.workers import serve
+
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UsageError(f"--workers {args.workers}: expected 1 or more")
+        config = config.model_copy(
+            update={"serving": config.serving.model_copy(update={"workers": args.workers})}
+        )
+
+    def ready(url: str, admin_url: str | None, workers: int) -> None:
+        print(f"model {config.serving_model_name}: {workers} worker(s) serving on {url} (Ctrl-C stops)")
+        print(f"admin (lifecycle rollout) on {admin_url}", flush=True)
+
+    return serve(config, args.host, args.port, on_ready=ready)
 
 
 def rollout_request(args, default_fraction: float | None) -> dict:
@@ -127,13 +142,16 @@ def rollout_request(args, default_fraction: float | None) -> dict:
 
 
 def cmd_rollout(config: PipelineConfig, args: argparse.Namespace) -> int:
-    url = args.url or _default_url(config)
+    admin = config.serving.admin
+    url = args.url or _url(admin.host, admin.port)
     model = args.model or config.serving_model_name
     path = f"/v1/admin/models/{model}/rollout"
+    token = admin_token_from_env(admin.token_env)
     if args.action == "status":
-        answer = http_json("GET", url + path)
+        answer = http_json("GET", url + path, token=token)
     else:
-        answer = http_json("POST", url + path, rollout_request(args, config.serving.rollout.canary_fraction))
+        body = rollout_request(args, config.serving.rollout.canary_fraction)
+        answer = http_json("POST", url + path, body, token=token)
     print(format_rollout(answer))
     return 0
 
@@ -178,14 +196,33 @@ def format_rollout(answer: dict) -> str:
 
 
 def _default_url(config) -> str:
-    host = config.serving.host
-    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{config.serving.port}"
+    return _url(config.serving.host, config.serving.port)
+
+
+def _url(host: str, port: int) -> str:
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def admin_token_from_env(token_env: str) -> str | None:
+    """The admin bearer token `serving.admin.token_env` names; None when none is configured."""
+    if not token_env:
+        return None
+    token = os.environ.get(token_env, "")
+    if not token:
+        raise UsageError(
+            f"serving.admin.token_env names {token_env}, which is unset or empty here: "
+            f"export the admin token as {token_env} to steer the server"
+        )
+    return token
 
 
 _URL_FORM = "expected http://HOST:PORT (e.g. http://127.0.0.1:8501)"
 
 
-def http_json(method: str, url: str, body: dict | None = None, timeout: float = 30.0) -> dict:
+def http_json(
+    method: str, url: str, body: dict | None = None, timeout: float = 30.0, token: str | None = None
+) -> dict:
     """One JSON request; the server's 4xx `{"error": ...}` becomes a ServerAnswerError with its message.
 
     A URL that is not http(s)://HOST[:PORT] or no server answering is a ServerUnreachableError;
@@ -196,9 +233,10 @@ def http_json(method: str, url: str, body: dict | None = None, timeout: float = 
         raise ServerUnreachableError(f"{url}: not a server URL; {_URL_FORM}")
     data = json.dumps(body).encode() if body is not None else None
     try:
-        request = urllib.request.Request(
-            url, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
     except urllib.error.HTTPError as error:

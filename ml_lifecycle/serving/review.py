@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS review_items (
     created_s REAL NOT NULL,
     model TEXT NOT NULL,
     version INTEGER NOT NULL,
-    features TEXT NOT NULL,          -- JSON object of raw features, as the request sent them
+    features TEXT NOT NULL,          -- JSON object of raw features, after serving.privacy
     score REAL NOT NULL,
     deferred INTEGER NOT NULL,       -- 1: the caller got no prediction, only `deferred`
     label INTEGER,                   -- the human's label (0/1, a class, a number); NULL while pending
@@ -136,7 +136,9 @@ class ReviewQueue:
         top_class: str | None = None,
     ) -> int:
         """Queues one prediction for review; returns its id. `score` is the number the review rule
-        judged (see the module docstring), `top_class` a classifier's predicted class."""
+        judged (see the module docstring), `top_class` a classifier's predicted class. `features`
+        are stored as given: the server's hooks hand over rows with `serving.privacy` applied
+        (dropped features absent, hashed ones their HMAC), so no clear value reaches the file."""
         text = json.dumps(features, default=_json_default, sort_keys=True)
         with self._transaction() as connection:
             cursor = connection.execute(

@@ -10,7 +10,9 @@ are the conventions followed here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -18,7 +20,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -243,13 +245,23 @@ def route(state: RolloutState, key: str | None, draw: float | None = None) -> Ro
 
 
 class Router:
-    """Holds one model's rollout state; changes are validated, persisted, then swapped in."""
+    """Holds one model's rollout state; changes are validated, persisted, then swapped in.
 
-    def __init__(self, model_name: str, state_file: Path | None) -> None:
+    Several processes may share one state file (the workers of one server, and the admin
+    listener). Every change is a read-modify-write of the file under an exclusive `flock`, so a
+    change is applied to the newest persisted state and none is lost; the other processes follow
+    the file (`persisted_change`, then `adopt` once the versions it names are loaded).
+    `writes_state=False` (a follower) never writes the file, not even when starting.
+    """
+
+    def __init__(self, model_name: str, state_file: Path | None, *, writes_state: bool = True) -> None:
         self.model_name = model_name
         self.state_file = state_file
+        self.writes_state = writes_state
         self._state = RolloutState()
         self._lock = threading.Lock()
+        # (mtime_ns, size, inode) of the state file when last read or written here.
+        self._seen: tuple[int, int, int] | None = None
 
     @property
     def state(self) -> RolloutState:
@@ -259,23 +271,20 @@ class Router:
         """Restores the persisted state; versions no longer available are dropped from it, and a
         missing stable falls back to the newest available version."""
         available = set(available)
-        state = RolloutState()
-        if self.state_file is not None and self.state_file.exists():
-            try:
-                state = RolloutState.from_json(json.loads(self.state_file.read_text()))
-            except (OSError, ValueError, TypeError) as error:
-                log.error("ignoring unreadable rollout state %s: %s", self.state_file, error)
-        state = _drop_unavailable(state, available)
-        if state.stable is None and available:
-            state = dataclasses.replace(state, stable=max(available))
-        with self._lock:
+        with self._lock, self._file_lock():
+            state = self.read_persisted() or RolloutState()
+            state = _drop_unavailable(state, available)
+            if state.stable is None and available:
+                state = dataclasses.replace(state, stable=max(available))
             self._state = state
-            self._persist(state)
+            if self.writes_state:
+                self._persist(state)
         return state
 
     def apply(self, action: RolloutAction, available: Iterable[int]) -> RolloutState:
-        with self._lock:
-            state = apply_action(self._state, action, available)
+        """Applies `action` to the newest persisted state (another process may have changed it)."""
+        with self._lock, self._file_lock():
+            state = apply_action(self._current(), action, available)
             state = dataclasses.replace(state, updated_s=time.time())
             self._persist(state)
             self._state = state
@@ -286,27 +295,87 @@ class Router:
         self, version: int, policy: str, canary_fraction: float, available: Iterable[int]
     ) -> None:
         """A newly pushed version is AVAILABLE: act as `serving.rollout.on_new_version` says."""
-        state = self._state
-        if state.stable is None or policy == "serve":
-            action = RolloutAction("stable", version=version)
-        elif policy == "canary":
-            action = RolloutAction("canary", version=version, fraction=canary_fraction)
-        elif policy == "shadow":
-            action = RolloutAction("shadow", version=version)
-        else:
-            return
+        with self._lock, self._file_lock():
+            state = self._current()
+            if state.stable is None or policy == "serve":
+                action = RolloutAction("stable", version=version)
+            elif policy == "canary":
+                action = RolloutAction("canary", version=version, fraction=canary_fraction)
+            elif policy == "shadow":
+                action = RolloutAction("shadow", version=version)
+            else:
+                return
+            try:
+                state = dataclasses.replace(apply_action(state, action, available), updated_s=time.time())
+            except RolloutError as error:
+                log.warning("model %s: new version %d not rolled out: %s", self.model_name, version, error)
+                return
+            self._persist(state)
+            self._state = state
+        log.info("model %s: new version %d -> %s", self.model_name, version, state)
+
+    # -- following the file ---------------------------------------------------------------------
+
+    def persisted_change(self) -> RolloutState | None:
+        """The persisted state if the file changed since this router last read or wrote it."""
+        if self.state_file is None:
+            return None
+        seen = _stamp(self.state_file)
+        if seen is None or seen == self._seen:
+            return None
+        return self.read_persisted()
+
+    def adopt(self, state: RolloutState, available: Iterable[int]) -> RolloutState:
+        """Routes on a persisted state from now on, minus versions that are not available here."""
+        adopted = _drop_unavailable(state, set(available))
+        if adopted != state:
+            log.warning("model %s: rollout state names versions not loaded here: %s", self.model_name, state)
+        self._state = adopted
+        return adopted
+
+    def read_persisted(self) -> RolloutState | None:
+        if self.state_file is None or not self.state_file.exists():
+            return None
         try:
-            self.apply(action, available)
-        except RolloutError as error:
-            log.warning("model %s: new version %d not rolled out: %s", self.model_name, version, error)
+            stamp = _stamp(self.state_file)
+            state = RolloutState.from_json(json.loads(self.state_file.read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            log.error("ignoring unreadable rollout state %s: %s", self.state_file, error)
+            return None
+        self._seen = stamp
+        return state
+
+    def _current(self) -> RolloutState:
+        return self.read_persisted() or self._state
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        if self.state_file is None:
+            yield
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_file.with_suffix(".lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _persist(self, state: RolloutState) -> None:
         if self.state_file is None:
             return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.state_file.with_suffix(".tmp")
+        temporary = self.state_file.with_suffix(f".tmp.{os.getpid()}")
         temporary.write_text(json.dumps(state.to_json(), indent=1))
         os.replace(temporary, self.state_file)
+        self._seen = _stamp(self.state_file)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 def _drop_unavailable(state: RolloutState, available: set[int]) -> RolloutState:

@@ -93,7 +93,7 @@ def test_malformed_schema_for_serve(project, capsys, monkeypatch):
     from ml_lifecycle.serving.http import server
 
     # Were the schema accepted, `serve` would block: fail instead of serving.
-    monkeypatch.setattr(server.ModelServer, "start", lambda self: pytest.fail("the server started"))
+    monkeypatch.setattr(server.ModelServer, "start", lambda self, *a, **k: pytest.fail("the server started"))
     schema = project / "schemas" / "taxi" / "schema.pbtxt"
     schema.write_text("feature { name: ")
     line = _error_line(project, capsys, "serve", "--port", "0")

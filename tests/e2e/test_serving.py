@@ -84,13 +84,14 @@ class Client:
 @pytest.fixture(scope="module")
 def served(taxi_config, two_span_runs, tmp_path_factory):
     from ml_lifecycle.config.serving import (
+        AdminConfig,
         AlertRule,
         HumanReviewConfig,
         MonitoringConfig,
         RolloutConfig,
         ServingConfig,
     )
-    from ml_lifecycle.serving.http.server import build_server
+    from ml_lifecycle.serving.http.build import build_server
 
     work = tmp_path_factory.mktemp("serving-work")
     source = taxi_config.serving_root_path / taxi_config.serving_model_name
@@ -101,6 +102,7 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
         )
     serving = ServingConfig(
         port=0,
+        admin=AdminConfig(port=0),
         poll_seconds=0.2,
         version_labels={"first": versions[0]},
         rollout=RolloutConfig(on_new_version="hold"),
@@ -131,17 +133,22 @@ def client(served):
 
 
 @pytest.fixture
-def rollout(served, client):
-    """Posts a rollout action; the module's tests leave the state as they found it (stable = v2)."""
+def rollout(served):
+    """Posts a rollout action to the admin listener; the module's tests leave the state as they
+    found it (stable = v2)."""
+    admin = Client(served[0].admin_url)
 
     def post(**action):
-        status, answer, _ = client.request("POST", "/v1/admin/models/taxi/rollout", action)
+        status, answer, _ = admin.request(
+            "POST", "/v1/admin/models/taxi/rollout", action, {"Content-Type": "application/json"}
+        )
         assert status == 200, answer
         return answer
 
     yield post
     post(action="stable", version=served[2][1])
     post(action="shadow_off")
+    admin.close()
 
 
 def test_status_metadata_and_labels(served, client):

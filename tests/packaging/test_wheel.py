@@ -81,6 +81,8 @@ def test_the_root_folders_are_packaged_inside_ml_lifecycle(wheel):
     assert "ml_lifecycle/components/__init__.py" in names
     assert "ml_lifecycle/components/baseline_resolver/core.py" in names
     assert "ml_lifecycle/components/model_check/core.py" in names
+    # The Grafana dashboard ships as package data.
+    assert "ml_lifecycle/serving/observability/dashboards/serving.json" in names
     assert not any(name.startswith(("pipeline/", "components/")) for name in names)
 
 

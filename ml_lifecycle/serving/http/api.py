@@ -16,8 +16,8 @@ signature that does not score (`transform_features`) is answered with its output
 counted as a request and logged; it gets no review marks, output metrics, queued rows or shadow
 copy.
 
-Beside TF Serving's routes: `GET /monitoring/prometheus/metrics`, `GET /v1/alerts`, and the admin
-routes `GET|POST /v1/admin/models/{name}/rollout` that `lifecycle rollout` talks to.
+Beside TF Serving's routes: `GET /monitoring/prometheus/metrics` and `GET /v1/alerts`. The admin
+routes (rollout changes) are not here: they are `admin.py`, on a listener of their own.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import unquote
 
 import orjson
@@ -35,6 +36,7 @@ from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.config.serving import HumanReviewConfig
 from ml_lifecycle.serving.inference.answers import TASK_NOUNS, ModelAnswer, answer_of
 from ml_lifecycle.serving.inference.predict import (
+    ModelCallTimeoutError,
     ModelInputError,
     Predictor,
     direct_predictor,
@@ -70,8 +72,6 @@ from ml_lifecycle.serving.protocol.values import FeatureRules
 from ml_lifecycle.serving.review_rule import ReviewRule
 from ml_lifecycle.serving.router import (
     NoVersionToServeError,
-    RolloutAction,
-    RolloutError,
     RouteDecision,
     Router,
     route,
@@ -86,7 +86,6 @@ _MODEL_PATH = re.compile(
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?$"
 )
-_ROLLOUT_PATH = re.compile(r"^/v1/admin/models/(?P<name>[^/:]+)/rollout$")
 _METHODS = {method.value: method for method in Method}
 
 
@@ -128,6 +127,12 @@ class ServedModel:
     def labels(self) -> dict[str, int]:
         return {**self.config_labels, **self.router.state.labels()}
 
+    def available(self) -> list[int]:
+        return self.repository.available()
+
+    def sync(self) -> None:
+        """Nothing to catch up with: this process's watcher follows the rollout state file."""
+
 
 @dataclass
 class ServingServices:
@@ -144,6 +149,18 @@ class ServingServices:
     on_rollout_change: Callable[[ServedModel], None] | None = None
     # serving.privacy: applied to every row before the prediction log or review queue sees it.
     privacy: FeaturePrivacy | None = None
+    # The server's counters for the monitor (prediction log, shadow queue, batcher); None: the
+    # prediction log's alone.
+    process_counters: Callable[[], dict[str, int]] | None = None
+    # What the metrics page and alerts read: with several workers, every worker's metrics
+    # (`observability.exchange.MetricsExchange`); None: the monitor itself.
+    metrics_view: MetricsView | None = None
+
+
+class MetricsView(Protocol):
+    def prometheus_text(self) -> str: ...
+
+    def evaluate_alerts(self) -> list: ...
 
 
 @dataclass
@@ -164,8 +181,11 @@ class ServingApi:
         predictor: Predictor = direct_predictor,
         routing_key_header: str = "X-Routing-Key",
         extra_metrics: Callable[[], str] | None = None,
+        response_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.models = models
+        # Added to every answer (a worker process says which it is: X-Worker).
+        self.response_headers = dict(response_headers or {})
         # Prometheus text the server adds to the monitor's (shadow queue, batcher).
         self.extra_metrics = extra_metrics
         self.services = services or ServingServices()
@@ -183,9 +203,12 @@ class ServingApi:
             response = self._dispatch(method, path.split("?", 1)[0], headers, body, context)
         except ApiError as error:
             response = error_response(error.status, error.message)
+        except ModelCallTimeoutError as error:
+            response = error_response(503, f"{error}; retry later")
         except Exception as error:  # noqa: BLE001 - a bug answers 500 and is logged, never kills the server
             log.exception("internal error on %s %s", method, path)
             response = error_response(500, f"internal error: {type(error).__name__}: {error}")
+        response.headers.update(self.response_headers)
         if context.version is not None:
             response.headers["X-Model-Version"] = str(context.version)
             response.headers["X-Route"] = context.route
@@ -197,16 +220,8 @@ class ServingApi:
         match = _MODEL_PATH.match(path)
         if match:
             return self._model_route(method, match, headers, body, context)
-        match = _ROLLOUT_PATH.match(path)
-        if match:
-            served = self._model(unquote(match["name"]))
-            if method == "GET":
-                return json_response(200, _rollout_json(served))
-            if method == "POST":
-                return self._rollout(served, body)
-            raise ApiError(405, f"method {method} not allowed on {path}")
         if path == "/monitoring/prometheus/metrics" and method == "GET":
-            monitor = self.services.monitor
+            monitor = self.metrics_view()
             if monitor is None:
                 raise ApiError(404, "monitoring is not enabled on this server")
             self._refresh_log_stats()
@@ -215,16 +230,25 @@ class ServingApi:
                 text = text.rstrip("\n") + "\n" + self.extra_metrics()
             return HttpResponse(200, text.encode(), PROMETHEUS_TEXT)
         if path == "/v1/alerts" and method == "GET":
-            monitor = self.services.monitor
+            monitor = self.metrics_view()
             self._refresh_log_stats()
             alerts = [] if monitor is None else monitor.evaluate_alerts()
             return json_response(200, {"alerts": [alert.to_json() for alert in alerts]})
         raise ApiError(404, f"Malformed request: {method} {unquote(path)}")
 
+    def metrics_view(self) -> MetricsView | None:
+        """Where the metrics page and alerts read from (every worker's metrics, or the monitor)."""
+        return self.services.metrics_view or self.services.monitor
+
     def _refresh_log_stats(self) -> None:
-        """The monitor's prediction-log counters (dropped, errors) are pulled, not pushed."""
-        if self.services.monitor is not None and self.services.prediction_log is not None:
-            self.services.monitor.record_log_stats(self.services.prediction_log.stats())
+        """The monitor's prediction-log and server counters are pulled, not pushed."""
+        services = self.services
+        if services.monitor is None:
+            return
+        if services.process_counters is not None:
+            services.monitor.record_log_stats(services.process_counters())
+        elif services.prediction_log is not None:
+            services.monitor.record_log_stats(services.prediction_log.stats())
 
     def _model_route(self, method, match, headers, body, context) -> HttpResponse:
         # Matched before percent-decoding, so an encoded '/' stays inside the name and is refused there.
@@ -325,12 +349,14 @@ class ServingApi:
             context.route = "version"
             return self._servable(served, parse_version(version_text))
         if label is not None:
-            context.route = f"label:{label}"
             labels = served.labels()
             if label not in labels:
+                # Counted under one route value: label strings come from clients.
+                context.route = "label:(unknown)"
                 raise ApiError(
                     404, f"Unrecognized servable version label: {label} (known: {sorted(labels) or 'none'})"
                 )
+            context.route = f"label:{label}"
             return self._servable(served, labels[label])
         stable = served.router.state.stable
         if stable is None:
@@ -345,18 +371,6 @@ class ServingApi:
             )
 
         return run
-
-    # -- admin ------------------------------------------------------------------------------------
-
-    def _rollout(self, served: ServedModel, body: bytes) -> HttpResponse:
-        try:
-            action = RolloutAction.from_json(parse_json(body))
-            served.router.apply(action, served.repository.available())
-        except RolloutError as error:
-            raise ApiError(400, f"model {served.name!r}: {error}") from error
-        if self.services.on_rollout_change is not None:
-            self.services.on_rollout_change(served)
-        return json_response(200, _rollout_json(served))
 
 
 def _check_method(method: Method, task: Task, model: str, version: int) -> None:
@@ -376,16 +390,6 @@ def _scored(answer: ModelAnswer | None, signature: str) -> ModelAnswer:
     if answer is None:
         raise ValueError(f"signature {signature!r} gave no scores to classify or regress")
     return answer
-
-
-def _rollout_json(served: ServedModel) -> dict:
-    """The admin route's answer: the rollout state, the labels it sets and the versions on disk."""
-    return {
-        "model": served.name,
-        "state": served.router.state.to_json(),
-        "labels": served.labels(),
-        "available": served.repository.available(),
-    }
 
 
 def _header(headers: Mapping[str, str], lower_name: str) -> str | None:

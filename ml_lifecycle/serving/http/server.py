@@ -1,44 +1,48 @@
-"""The model server process: the models, the HTTP server, the watcher, the background workers.
+"""One model server process: the models, the HTTP listeners, the watcher, the background workers.
 
-`build_server(config)` wires everything from the project config; `ModelServer.start()` loads the
-versions already pushed (synchronously, so the first request finds them warm), restores the
-rollout state, then serves on a background thread until `stop()`. The watcher loads new pushes,
-rolls them out as configured and evaluates alerts.
+`ModelServer.start()` loads the versions already pushed (synchronously, so the first request
+finds them warm), restores the rollout state, then serves on background threads until `stop()`:
+the serving listener (on a socket of its own, or one shared with other worker processes) and,
+unless the process is one of several workers, the admin listener. The watcher thread loads new
+pushes, follows the rollout state file (a change made by the admin listener of another process
+is adopted within `serving.rollout.state_poll_seconds`, once the versions it names are loaded),
+publishes this process's metrics for the other workers, and evaluates alerts. Only the leader
+(the single process, or worker 0) rolls out new versions and evaluates alerts on its own.
+
+Building one from the project config is `build.py`; several workers on one port, `workers.py`.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import socket
 import threading
-from pathlib import Path
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.config.serving import ServingConfig
-from ml_lifecycle.datasets.schema_file import read_schema
+from ml_lifecycle.serving.http.admin import AdminApi
 from ml_lifecycle.serving.http.api import ServedModel, ServingApi, ServingServices
-from ml_lifecycle.serving.http.handler import ServingHttpServer
+from ml_lifecycle.serving.http.asgi import AsgiAdapter, RequestLimits
+from ml_lifecycle.serving.http.listener import Listener, bind
+from ml_lifecycle.serving.http.openapi import openapi_route
 from ml_lifecycle.serving.inference.batching import Batcher
 from ml_lifecycle.serving.inference.predict import direct_predictor
-from ml_lifecycle.serving.inference.repository import (
-    ModelRepository,
-    validate_model_name,
-    version_directories,
-)
+from ml_lifecycle.serving.inference.repository import version_directories
 from ml_lifecycle.serving.inference.servable import ServableVersion
-from ml_lifecycle.serving.observability.monitor import Monitor
-from ml_lifecycle.serving.observability.prediction_log import PredictionLogWriter
-from ml_lifecycle.serving.observability.schema_checks import serving_expectations
 from ml_lifecycle.serving.observability.shadow import ShadowWorker
-from ml_lifecycle.serving.protocol.values import FeatureRules
-from ml_lifecycle.serving.review import ReviewQueue
-from ml_lifecycle.serving.router import Router
 
 log = logging.getLogger(__name__)
 
+# Threads running requests' API calls and their bookkeeping, per process. Model calls release the
+# GIL, so more threads than cores keep the batcher fed; past that they only queue.
+API_THREADS = 16
+OUTER_DEADLINE_MARGIN_S = 1.0
+
 
 class ModelServer:
-    """Owns the models, the HTTP server, the watcher, the shadow worker and the log writer."""
+    """Owns the models, the listeners, the watcher, the shadow worker and the log writer."""
 
     def __init__(
         self,
@@ -47,34 +51,81 @@ class ModelServer:
         services: ServingServices,
         host: str,
         port: int,
+        *,
+        admin_token: str = "",
+        leader: bool = True,
+        worker: int | None = None,
+        publish_metrics=None,
     ) -> None:
         self.config = config
         self.models = models
         self.services = services
-        self.batcher = Batcher(config.batching) if config.batching.enabled else None
+        self.leader = leader
+        # Called from the watcher about once a second: this worker's metrics for the others.
+        self._publish_metrics = publish_metrics
+        self.batcher = (
+            Batcher(config.batching, timeout_s=config.request_timeout_ms / 1000.0)
+            if config.batching.enabled
+            else None
+        )
         self.api = ServingApi(
             models,
             services,
             predictor=self.batcher.predict if self.batcher else direct_predictor,
             routing_key_header=config.rollout.routing_key_header,
-            extra_metrics=self._extra_metrics,
+            response_headers=None if worker is None else {"X-Worker": str(worker)},
         )
+        services.process_counters = self.process_counters
+        self.admin = AdminApi(models, admin_token, on_change=self._pin)
         self.shadow_worker = ShadowWorker(
-            self._servable, self.api.hooks.after_shadow, config.rollout.shadow_queue
+            self._servable,
+            self.api.hooks.after_shadow,
+            config.rollout.shadow_queue,
+            config.rollout.shadow_queue_bytes,
         )
         services.shadow = self.shadow_worker.submit
-        services.on_rollout_change = self._pin
         self._host, self._port = host, port
-        self._http: ServingHttpServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._executor = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
+        self._listeners: list[Listener] = []
+        self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._listeners[0].url
 
-    def start(self) -> ModelServer:
+    @property
+    def admin_url(self) -> str | None:
+        return self._listeners[1].url if len(self._listeners) > 1 else None
+
+    def start(self, sock: socket.socket | None = None, with_admin: bool = True) -> ModelServer:
+        """Loads, then serves on `sock` (default: binds serving.host/port) and, `with_admin`, on
+        the admin listener (serving.admin.host/port)."""
+        self.load_models()
+        self.shadow_worker.start()
+        limits = RequestLimits(
+            self.config.max_body_bytes,
+            self.config.body_timeout_seconds,
+            # The batcher's own deadline (request_timeout_ms) answers first, naming the model;
+            # this one catches what no batcher guards (a direct model call, the bookkeeping).
+            self.config.request_timeout_ms / 1000.0 + OUTER_DEADLINE_MARGIN_S,
+        )
+        serving_app = AsgiAdapter(self.api, limits, self._executor, openapi_route("serving"))
+        self._listeners = [
+            Listener(serving_app, sock or bind(self._host, self._port), self.config, "http").start()
+        ]
+        if with_admin:
+            admin = self.config.admin
+            admin_app = AsgiAdapter(self.admin, limits, self._executor, openapi_route("admin"))
+            self._listeners.append(
+                Listener(admin_app, bind(admin.host, admin.port), self.config, "admin").start()
+            )
+        self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+        self._watcher.start()
+        log.info("serving %s on %s (admin %s)", sorted(self.models), self.url, self.admin_url or "elsewhere")
+        return self
+
+    def load_models(self) -> None:
         for served in self.models.values():
             # The persisted state first (against what is on disk), so the versions it names are
             # pinned and loaded even when the version policy alone would not load them ...
@@ -85,25 +136,18 @@ class ModelServer:
             served.router.load(served.repository.available())
             self._pin(served)
         settle_heap()
-        self.shadow_worker.start()
-        self._http = ServingHttpServer((self._host, self._port), self.api, self.config.max_body_bytes)
-        self._threads = [
-            threading.Thread(target=self._http.serve_forever, name="http", daemon=True),
-            threading.Thread(target=self._watch, name="model-watcher", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-        log.info("serving %s on %s", sorted(self.models), self.url)
-        return self
 
     def stop(self) -> None:
+        """Drains: listeners stop accepting and let in-flight requests finish (at most
+        serving.drain_seconds), queued bookkeeping runs, logs flush and close."""
         self._stopping.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-        for thread in self._threads:
-            thread.join(10)
+        for listener in self._listeners:
+            listener.stop(self.config.drain_seconds + 5)
+        self._executor.shutdown(wait=True)
+        if self._watcher is not None:
+            self._watcher.join(10)
         self.shadow_worker.stop()
+        self.publish_metrics()
         if self.services.prediction_log is not None:
             self.services.prediction_log.close()
         if self.services.review_queue is not None:
@@ -116,58 +160,80 @@ class ModelServer:
         self.stop()
 
     def poll_models(self) -> None:
-        """One watcher pass: load new pushes, roll them out as configured, evaluate alerts."""
+        """One watcher pass: load new pushes, roll them out as configured (the leader), evaluate
+        alerts."""
         rollout = self.config.rollout
         changed = False
         for served in self.models.values():
             self._pin(served)
             before = served.repository.available()
             for version in served.repository.poll():
-                served.router.on_new_version(
-                    version, rollout.on_new_version, rollout.canary_fraction, served.repository.available()
-                )
+                if self.leader:
+                    served.router.on_new_version(
+                        version,
+                        rollout.on_new_version,
+                        rollout.canary_fraction,
+                        served.repository.available(),
+                    )
                 self._pin(served)
             changed = changed or served.repository.available() != before
         if changed:
             settle_heap()
-        if self.services.monitor is not None:
-            if self.services.prediction_log is not None:
-                self.services.monitor.record_log_stats(self.services.prediction_log.stats())
-            self.services.monitor.evaluate_alerts()
+        if self.leader and self.services.monitor is not None:
+            self.services.monitor.record_log_stats(self.process_counters())
+            self.api.metrics_view().evaluate_alerts()
+
+    def follow_rollout_state(self) -> None:
+        """Adopts a rollout state another process wrote, once the versions it names are loaded."""
+        for served in self.models.values():
+            state = served.router.persisted_change()
+            if state is None:
+                continue
+            served.repository.pin(state.versions() | served.router.state.versions())
+            served.repository.poll(wait_for_stable_files=False)
+            served.router.adopt(state, served.repository.available())
+            self._pin(served)
+            log.info("model %s: following rollout state %s", served.name, served.router.state)
 
     def _watch(self) -> None:
-        while not self._stopping.wait(self.config.poll_seconds):
+        config = self.config
+        tick = min(config.poll_seconds, config.rollout.state_poll_seconds, 1.0)
+        next_poll = time.monotonic() + config.poll_seconds
+        while not self._stopping.wait(tick):
             try:
-                self.poll_models()
-            except Exception:  # noqa: BLE001 - the watcher must outlive one bad scan
+                self.follow_rollout_state()
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + config.poll_seconds
+                    self.poll_models()
+                self.publish_metrics()
+            except Exception:  # noqa: BLE001 - the watcher must outlive one bad pass
                 log.exception("model watcher pass failed")
 
     def _servable(self, model: str, version: int) -> ServableVersion:
         return self.models[model].repository.servable(version)
 
-    @staticmethod
-    def _pin(served: ServedModel) -> None:
+    def _pin(self, served: ServedModel) -> None:
         served.repository.pin(served.router.state.versions())
 
-    def _extra_metrics(self) -> str:
-        lines = [
-            "# HELP lifecycle_serving_shadow_requests_total Shadow copies by outcome.",
-            "# TYPE lifecycle_serving_shadow_requests_total counter",
-        ]
-        lines += [
-            f'lifecycle_serving_shadow_requests_total{{outcome="{outcome}"}} {count}'
-            for outcome, count in sorted(self.shadow_worker.counts.items())
-        ]
+    def process_counters(self) -> dict[str, int]:
+        """The counters this process keeps outside the monitor, for the monitor to export (and
+        sum over the workers): the prediction log's, the shadow queue's, the batcher's."""
+        counters: dict[str, int] = {}
+        if self.services.prediction_log is not None:
+            counters.update(self.services.prediction_log.stats())
+        counters.update({f"shadow:{outcome}": count for outcome, count in self.shadow_worker.counts.items()})
         if self.batcher is not None:
-            lines += [
-                "# HELP lifecycle_serving_batches_total Model calls made by the request batcher.",
-                "# TYPE lifecycle_serving_batches_total counter",
-                f"lifecycle_serving_batches_total {self.batcher.batches}",
-                "# HELP lifecycle_serving_batched_requests_total Requests answered through the batcher.",
-                "# TYPE lifecycle_serving_batched_requests_total counter",
-                f"lifecycle_serving_batched_requests_total {self.batcher.batched_calls}",
-            ]
-        return "\n".join(lines) + "\n"
+            counters["batcher:batches"] = self.batcher.batches
+            counters["batcher:batched_requests"] = self.batcher.batched_calls
+            counters["batcher:timeouts"] = self.batcher.timeouts
+        return counters
+
+    def publish_metrics(self) -> None:
+        if self._publish_metrics is None:
+            return
+        if self.services.monitor is not None:
+            self.services.monitor.record_log_stats(self.process_counters())
+        self._publish_metrics()
 
 
 def settle_heap() -> None:
@@ -182,39 +248,3 @@ def settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-
-
-def build_server(config: PipelineConfig, host: str | None = None, port: int | None = None) -> ModelServer:
-    """A server for the project config's model (`config.serving_model_name`) under its serving root."""
-    serving: ServingConfig = config.serving
-    work_dir = Path(config.work_dir).resolve()
-    schema_path = config.dataset.resolve_schema()
-    schema = read_schema(schema_path) if schema_path is not None and schema_path.exists() else None
-    required = (
-        frozenset(name for name, e in serving_expectations(schema).items() if e.required)
-        if schema
-        else frozenset()
-    )
-    rules = FeatureRules(required=required, ignored=frozenset({config.dataset.label.name}))
-    name = validate_model_name(config.serving_model_name)
-    state_dir = Path(serving.state_dir) if serving.state_dir else work_dir / "serving_state"
-    models = {
-        name: ServedModel(
-            ModelRepository(name, config.serving_root_path / name, serving.version_policy),
-            Router(name, state_dir / f"{name}.json"),
-            rules,
-            dict(serving.version_labels),
-        )
-    }
-    log_dir = serving.logging.resolve_directory(work_dir)
-    services = ServingServices(
-        monitor=Monitor(serving.monitoring, schema),
-        prediction_log=PredictionLogWriter(serving.logging, log_dir) if serving.logging.enabled else None,
-        review_config=serving.review,
-        monitor_rows_per_request=serving.monitor_rows_per_request,
-    )
-    if serving.review.automation != "full":
-        services.review_queue = ReviewQueue(serving.review.resolve_queue_path(work_dir))
-    return ModelServer(
-        serving, models, services, host or serving.host, serving.port if port is None else port
-    )

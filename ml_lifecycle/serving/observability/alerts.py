@@ -1,13 +1,20 @@
-"""Alerts: a rule whose metric is out of range fires once, stays in force while it is, then resolves."""
+"""Alerts: a rule whose metric is out of range fires once, stays in force while it is, then resolves.
+
+An `AlertBook` remembers which alerts are in force since when; each process keeps its own (a
+worker answering `/v1/alerts` for all workers judges the merged metrics with its book)."""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from ml_lifecycle.config.serving import AlertRule
+from ml_lifecycle.serving.observability.metrics import Observations, resolve
 
 _LOG = logging.getLogger(__name__)
+GLOBAL = ""  # the "model" of metrics that belong to the whole server (prediction log counters)
 
 
 @dataclass(frozen=True)
@@ -36,15 +43,46 @@ def violated(rule: AlertRule, value: float) -> tuple[str, float] | None:
 
 
 class AlertBook:
-    """The alerts in force, one per (rule, model). Not thread-safe: the monitor's lock guards it."""
+    """The alerts in force, one per (rule, model); thread-safe."""
 
     def __init__(self) -> None:
         self._active: dict[tuple[str, str], Alert] = {}
+        self._lock = threading.Lock()
+
+    def evaluate(
+        self,
+        rules: Sequence[AlertRule],
+        observe: Callable[[str], Observations],
+        models: Sequence[str],
+        now: float,
+    ) -> tuple[list[Alert], list[Alert]]:
+        """Judges every rule on `observe(model)` for the models it covers (a server-wide metric:
+        GLOBAL; a rule naming a model: that one; otherwise every one of `models`). Returns
+        (newly firing, resolved); a rule without enough observations keeps its state."""
+        newly_firing, resolved = [], []
+        with self._lock:
+            for rule in rules:
+                metric, feature = resolve(rule.metric)
+                if metric.server_wide:
+                    covered: Sequence[str] = [GLOBAL]
+                else:
+                    covered = [rule.model] if rule.model is not None else models
+                for model in covered:
+                    value, count = metric.value(observe(model), feature)
+                    if value is None or count < rule.min_count:
+                        continue
+                    fired, ended = self.judge(rule, model, value, now)
+                    if fired is not None:
+                        newly_firing.append(fired)
+                    if ended is not None:
+                        resolved.append(ended)
+        return newly_firing, resolved
 
     def judge(
         self, rule: AlertRule, model: str, value: float, now: float
     ) -> tuple[Alert | None, Alert | None]:
-        """Records the rule's verdict on `value`: (newly firing alert, resolved alert), either None."""
+        """Records the rule's verdict on `value`: (newly firing alert, resolved alert), either None.
+        Called by `evaluate`, under its lock."""
         key = (rule.name, model)
         breach = violated(rule, value)
         if breach is None:
@@ -56,7 +94,8 @@ class AlertBook:
         return (self._active[key] if previous is None else None), None
 
     def active(self) -> list[Alert]:
-        return sorted(self._active.values(), key=lambda a: (a.since, a.rule, a.model))
+        with self._lock:
+            return sorted(self._active.values(), key=lambda alert: (alert.since, alert.rule, alert.model))
 
 
 def log_changes(newly_firing: list[Alert], resolved: list[Alert]) -> None:

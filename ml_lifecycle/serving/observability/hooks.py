@@ -4,9 +4,13 @@ The API hands every answered request to `RequestHooks.after_response`: the monit
 an answered predict/classify/regress (`Prediction`) goes to the prediction log and, when it has a
 model answer (a scoring signature's), also feeds the monitor its input rows and its answer,
 queues the rows human review flagged or deferred, and is copied to the shadow version if one is
-set. `after_shadow` reads a shadow answer with the shadow version's own description and
-compares it with the live one where they are comparable. The collaborators are typed by what
-the hooks call on them (`typing.Protocol`), so tests pass stand-ins.
+set. What is written (the log record, the queued rows) is what `serving.privacy` lets through
+(`observability.privacy`): dropped features left out, hashed ones replaced, in rows, columns and
+tf.Examples alike; the monitor and the shadow copy, in memory only, see the request as sent.
+`after_shadow` reads a shadow answer with the shadow version's own description and compares it
+with the live one where they are comparable (its log record gets the same policy). The
+collaborators are typed by what the hooks call on them (`typing.Protocol`), so tests pass
+stand-ins.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import numpy as np
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.serving.inference.answers import ModelAnswer, answer_of
+from ml_lifecycle.serving.inference.codec import serialized_examples
 from ml_lifecycle.serving.observability.alerts import Alert
 from ml_lifecycle.serving.observability.log_records import LoggedPrediction
+from ml_lifecycle.serving.observability.privacy import FeaturePrivacy
 from ml_lifecycle.serving.observability.shadow import ShadowJob, compare
 from ml_lifecycle.serving.protocol.methods import Method
 from ml_lifecycle.serving.protocol.requests import DecodedRequest
@@ -96,6 +102,7 @@ class Collaborators(Protocol):
     review_queue: ReviewSink | None
     shadow: Callable[[ShadowJob], None] | None
     monitor_rows_per_request: int
+    privacy: FeaturePrivacy | None
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,7 @@ class RequestHooks:
                     prediction.method,
                     prediction.route,
                     latency_ms,
+                    services.privacy,
                 )
             )
         if services.shadow is not None and prediction.shadow_version is not None and answer is not None:
@@ -178,14 +186,15 @@ class RequestHooks:
         self, prediction: Prediction, answer: ModelAnswer, review: dict[str, list[bool]]
     ) -> None:
         """Flagged and deferred rows, with the number the rule judged and (multiclass) the class."""
-        rows = prediction.request.input_rows(prediction.request.rows)
+        request, privacy = prediction.request, self._services.privacy
+        rows = request.input_rows(request.rows)
         for index, row in enumerate(rows):
             deferred = review["deferred"][index]
             if review["flagged"][index] or deferred:
                 self._services.review_queue.add(
                     prediction.model,
                     prediction.version,
-                    row,
+                    row if privacy is None else privacy.apply_row(row, request.kinds),
                     float(answer.score[index]),
                     bool(deferred),
                     task=answer.task,
@@ -227,6 +236,7 @@ class RequestHooks:
                     job.method,
                     "shadow",
                     latency_ms,
+                    self._services.privacy,
                 )
             )
 
@@ -240,14 +250,15 @@ def logged_prediction(
     method: Method,
     route_name: str,
     latency_ms: float,
+    privacy: FeaturePrivacy | None = None,
 ) -> LoggedPrediction:
-    """The prediction log's record of one answer (a live one, or a shadow copy's)."""
-    inputs = request.values
-    if method in (Method.CLASSIFY, Method.REGRESS):
-        if answer is None:
-            raise ValueError(f"a {method} record needs the model's answer (signature {request.signature!r})")
-        # TF Serving's ClassificationRequest and RegressionRequest carry tf.Examples.
-        inputs = {"examples": request.as_examples()}
+    """The prediction log's record of one answer (a live one, or a shadow copy's), its inputs as
+    `privacy` lets them be written."""
+    examples_record = method in (Method.CLASSIFY, Method.REGRESS)
+    if examples_record and answer is None:
+        raise ValueError(f"a {method} record needs the model's answer (signature {request.signature!r})")
+    inputs = logged_inputs(request, examples_record, privacy)
+    if examples_record:
         results = classification_results(answer) if method == Method.CLASSIFY else regression_results(answer)
         logged_outputs = {RESULT_KEY: results}
     else:
@@ -264,3 +275,22 @@ def logged_prediction(
         latency_ms=latency_ms,
         time_s=time.time(),
     )
+
+
+def logged_inputs(
+    request: DecodedRequest, as_examples: bool, privacy: FeaturePrivacy | None
+) -> dict[str, list]:
+    """A record's inputs: the request's columns, or {"examples": serialized tf.Examples} (the
+    client's own, or, as TF Serving's ClassificationRequest and RegressionRequest carry them,
+    its rows encoded), with `privacy` applied."""
+    if request.examples is not None:
+        # A predict on serving_default: its values are these same examples.
+        examples = request.examples if privacy is None else privacy.apply_examples(request.examples)
+        return {"examples": examples}
+    if privacy is None:
+        return {"examples": request.as_examples()} if as_examples else request.values
+    values = privacy.apply_columns(request.values, request.kinds)
+    if not as_examples:
+        return values
+    # Encoded after the policy, so a dropped or hashed value never reaches an example.
+    return {"examples": serialized_examples(values, privacy.column_kinds(request.kinds or {}), request.rows)}

@@ -2,7 +2,9 @@
 
 A metric's value is computed per model over the last `monitoring.window` observations (so an
 alert resolves by itself once traffic is healthy again), or once for the whole server. A row's
-score is its `ModelAnswer.score`, whatever the model's task (see `monitor.py`). Alert rules
+score is its `ModelAnswer.score`, whatever the model's task (see `monitor.py`). With several
+worker processes a model's window is the union of the live workers' windows (`exchange.py`):
+the metrics read a `WindowSummary`, whether one worker's or a merged one. Alert rules
 (`serving.monitoring.alerts`) name one of these; `config.serving.ALERT_METRICS` lists the same
 names for the config to check rules against as it loads.
 
@@ -28,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ml_lifecycle.serving.observability.windows import ModelWindows
+from ml_lifecycle.serving.observability.windows import WindowSummary
 
 # (value, observations behind it); value None: no data yet.
 MetricValue = tuple[float | None, float]
@@ -38,7 +40,7 @@ MetricValue = tuple[float | None, float]
 class Observations:
     """What a metric is computed from: one model's windows and the server-wide counters."""
 
-    windows: ModelWindows | None  # None: the model has had no traffic
+    windows: WindowSummary | None  # None: the model has had no traffic
     log_stats: Mapping[str, int]  # the prediction log writer's counters
     features: tuple[str, ...]  # the features input metrics cover (the schema's, else those seen)
 
@@ -68,7 +70,7 @@ class Metric:
 
 
 def _share(
-    observed: Callable[[ModelWindows], int], total: Callable[[ModelWindows], float]
+    observed: Callable[[WindowSummary], int], total: Callable[[WindowSummary], float]
 ) -> Callable[[Observations, str], MetricValue]:
     """total / observed over a model's windows, e.g. 5xx requests / requests in the window."""
 
@@ -81,24 +83,24 @@ def _share(
 
 def _latency_quantile(quantile: float) -> Callable[[Observations, str], MetricValue]:
     def compute(observations: Observations, _feature: str) -> MetricValue:
-        items = observations.windows.requests.items
-        if not items:
+        latencies = observations.windows.latencies
+        if not latencies:
             return None, 0
-        ordered = sorted(seconds for _, seconds in items)
+        ordered = sorted(latencies)
         index = min(len(ordered) - 1, max(0, math.ceil(quantile * len(ordered)) - 1))
-        return ordered[index], len(items)
+        return ordered[index], len(latencies)
 
     return compute
 
 
 def _input_fraction(
-    per_feature: Callable[[ModelWindows], Counter],
+    per_feature: Callable[[WindowSummary], Counter],
     any_feature: Callable[[Observations, Counter], float],
 ) -> Callable[[Observations, str], MetricValue]:
     """Share of the window's rows: for one feature (`metric:<feature>`), or `any_feature`'s count."""
 
     def compute(observations: Observations, feature: str) -> MetricValue:
-        count = len(observations.windows.rows.items)
+        count = observations.windows.rows
         if not count:
             return None, 0
         counter = per_feature(observations.windows)
@@ -115,16 +117,16 @@ def _rows_out_of_schema(observations: Observations, _counter: Counter) -> float:
     return observations.windows.rows_out_of_schema
 
 
-def _requests(windows: ModelWindows) -> int:
-    return len(windows.requests.items)
+def _requests(windows: WindowSummary) -> int:
+    return len(windows.latencies)
 
 
-def _scores(windows: ModelWindows) -> int:
-    return windows.scores.count
+def _scores(windows: WindowSummary) -> int:
+    return windows.scores
 
 
-def _shadow_pairs(windows: ModelWindows) -> int:
-    return len(windows.shadow.items)
+def _shadow_pairs(windows: WindowSummary) -> int:
+    return windows.shadow
 
 
 def _log_count(outcome: str) -> Callable[[Observations, str], MetricValue]:
@@ -174,7 +176,7 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "score_mean",
-            _share(_scores, lambda windows: windows.scores.score_sum),
+            _share(_scores, lambda windows: windows.score_sum),
             model_gauge=Gauge(
                 "score_mean",
                 "Mean score over the window's rows: binary P(class 1), multiclass the top class's "
@@ -183,7 +185,7 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "deferred_fraction",
-            _share(_scores, lambda windows: windows.scores.deferred),
+            _share(_scores, lambda windows: windows.deferred),
             model_gauge=Gauge("deferred_fraction", "Share of the window's rows deferred to human review."),
         ),
         Metric("shadow_agreement", _share(_shadow_pairs, lambda windows: windows.shadow_agree)),

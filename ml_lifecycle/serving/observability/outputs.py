@@ -22,7 +22,9 @@ it to `LEARNED_EDGE_SAMPLE` rows, or to the monitoring window if smaller): about
 spaced "nice" edges (steps of 1, 2, 2.5 or 5 times a power of ten) covering those values.
 Versions of a model share its edges, so a canary's distribution compares bucket by bucket with
 the stable one's. Until the edges are chosen the model's predictions are held (and counted once
-the edges exist); its histogram has no samples yet.
+the edges exist); its histogram has no samples yet. With several workers, a worker that has not
+chosen a model's edges yet takes those another worker chose (`adopt_edges`), so their
+histograms add up bucket by bucket.
 """
 
 from __future__ import annotations
@@ -177,6 +179,34 @@ class OutputTallies:
                 else:
                     self._observe(metric, key, bounds, values)
 
+    def tables(self) -> tuple[dict[str, dict[tuple[str, ...], int]], dict[str, dict[tuple[str, ...], list]]]:
+        """Copies of the (counter, histogram) series by table name (`output_table(metric)`)."""
+        counters: dict[str, dict[tuple[str, ...], int]] = {}
+        histograms: dict[str, dict[tuple[str, ...], list]] = {}
+        for metric in OUTPUT_METRICS.values():
+            series = self.series[metric.name]
+            if metric.kind == "counter":
+                counters[output_table(metric)] = dict(series)
+            else:
+                histograms[output_table(metric)] = {key: list(histogram) for key, histogram in series.items()}
+        return counters, histograms
+
+    def model_edges(self) -> dict[str, tuple[float, ...]]:
+        """The edges of every model whose histograms have per-model edges (configured or learned)
+        and have samples."""
+        return {
+            key[0]: self.buckets(metric, key[0])
+            for metric in OUTPUT_METRICS.values()
+            if metric.kind == "histogram" and metric.buckets is None
+            for key in self.series[metric.name]
+        }
+
+    def adopt_edges(self, model: str, edges: tuple[float, ...]) -> None:
+        """Uses `edges` for `model` unless its edges are configured or chosen already."""
+        if self._configured or model in self._learned:
+            return
+        self._learn(model, tuple(edges))
+
     def buckets(self, metric: OutputMetric, model: str) -> tuple[float, ...] | None:
         """A histogram's edges for `model`; None while learned edges are still being sampled."""
         if metric.buckets is not None:
@@ -193,9 +223,15 @@ class OutputTallies:
         self._held_rows[model] = self._held_rows.get(model, 0) + len(values)
         if self._held_rows[model] < self._edge_sample:
             return
-        sample = np.concatenate([held_values for _, _, held_values in held])
-        edges = nice_edges(sample)
+        self._learn(model, nice_edges(np.concatenate([held_values for _, _, held_values in held])))
+
+    def _learn(self, model: str, edges: tuple[float, ...]) -> None:
         self._learned[model] = edges
-        del self._held_rows[model]
-        for held_metric, held_key, held_values in self._held.pop(model):
+        self._held_rows.pop(model, None)
+        for held_metric, held_key, held_values in self._held.pop(model, []):
             self._observe(held_metric, held_key, edges, held_values)
+
+
+def output_table(metric: OutputMetric) -> str:
+    """The name of a metric's series in a monitor snapshot."""
+    return f"output:{metric.name}"

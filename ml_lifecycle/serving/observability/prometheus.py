@@ -1,6 +1,7 @@
 """The monitor's numbers in the Prometheus text exposition format 0.0.4 (`lifecycle_serving_*`):
 the cumulative tallies as counters and histograms, the output metrics by task (`outputs.py`),
-the registered alert metrics' gauges, active alerts."""
+the registered alert metrics' gauges, active alerts. Rendered from a `MonitorState`, one
+worker's or several workers' merged (`snapshot.py`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ml_lifecycle.serving.observability.alerts import Alert
 from ml_lifecycle.serving.observability.metrics import METRICS, Observations
-from ml_lifecycle.serving.observability.outputs import OUTPUT_METRICS, OutputTallies
-from ml_lifecycle.serving.observability.tallies import (
-    LATENCY_BUCKETS,
-    ServerTallies,
-    cumulative_buckets,
-)
+from ml_lifecycle.serving.observability.outputs import OUTPUT_METRICS, output_table
+from ml_lifecycle.serving.observability.snapshot import MonitorState
+from ml_lifecycle.serving.observability.tallies import cumulative_buckets
 
 METRIC_PREFIX = "lifecycle_serving"
 
@@ -36,24 +34,21 @@ class _Collector:
 
 
 def metric_families(
-    tallies: ServerTallies,
-    outputs: OutputTallies,
-    observations: Mapping[str, Observations],
-    log_stats: Mapping[str, int],
-    alerts: Sequence[Alert],
+    state: MonitorState, observations: Mapping[str, Observations], alerts: Sequence[Alert]
 ) -> list:
     """Every family, in a fixed order; `observations` holds each model's windows, by model."""
     return [
-        *_tally_families(tallies),
-        *_output_families(outputs),
+        *_tally_families(state),
+        *_output_families(state),
         *_gauge_families(observations),
-        *_shadow_families(tallies),
-        _log_family(log_stats),
+        *_shadow_families(state),
+        _log_family(state.log_stats),
+        *_process_families(state.log_stats),
         _alert_family(alerts),
     ]
 
 
-def _tally_families(tallies: ServerTallies) -> list:
+def _tally_families(state: MonitorState) -> list:
     from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
     p = METRIC_PREFIX
@@ -67,7 +62,7 @@ def _tally_families(tallies: ServerTallies) -> list:
         "Requests answered with a 4xx or 5xx status.",
         labels=["model", "version", "route", "status_class"],
     )
-    for (model, version, route, status_class), count in sorted(tallies.requests.items()):
+    for (model, version, route, status_class), count in sorted(state.counters["requests"].items()):
         requests.add_metric([model, version, route, status_class], count)
         if status_class in ("4xx", "5xx"):
             errors.add_metric([model, version, route, status_class], count)
@@ -76,20 +71,22 @@ def _tally_families(tallies: ServerTallies) -> list:
         "Request latency inside the server, from parsed request to response body.",
         labels=["model", "version", "route"],
     )
-    for labels, histogram in sorted(tallies.latency.items()):
-        latency.add_metric(list(labels), cumulative_buckets(histogram, LATENCY_BUCKETS), histogram[-2])
+    for labels, histogram in sorted(state.histograms["latency"].items()):
+        latency.add_metric(
+            list(labels), cumulative_buckets(histogram, state.edges("latency", labels)), histogram[-2]
+        )
     deferred = CounterMetricFamily(
         f"{p}_deferred", "Rows deferred to human review.", labels=["model", "version"]
     )
-    for labels, count in sorted(tallies.deferred.items()):
+    for labels, count in sorted(state.counters["deferred"].items()):
         deferred.add_metric(list(labels), count)
     input_rows = CounterMetricFamily(f"{p}_input_rows", "Request rows checked.", labels=["model"])
-    for model, count in sorted(tallies.input_rows.items()):
-        input_rows.add_metric([model], count)
+    for labels, count in sorted(state.counters["input_rows"].items()):
+        input_rows.add_metric(list(labels), count)
     return [requests, errors, latency, deferred, input_rows]
 
 
-def _output_families(outputs: OutputTallies) -> list:
+def _output_families(state: MonitorState) -> list:
     """One family per registered output metric, in registry order (a family without samples
     still carries its HELP and TYPE)."""
     from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -97,15 +94,15 @@ def _output_families(outputs: OutputTallies) -> list:
     families = []
     for metric in OUTPUT_METRICS.values():
         labels = ["model", "version", *metric.labels]
-        name = f"{METRIC_PREFIX}_{metric.name}"
+        name, table = f"{METRIC_PREFIX}_{metric.name}", output_table(metric)
         if metric.kind == "counter":
             family = CounterMetricFamily(name, metric.help, labels=labels)
-            for key, count in sorted(outputs.series[metric.name].items()):
+            for key, count in sorted(state.counters[table].items()):
                 family.add_metric(list(key), count)
         else:
             family = HistogramMetricFamily(name, metric.help, labels=labels)
-            for key, histogram in sorted(outputs.series[metric.name].items()):
-                bounds = outputs.buckets(metric, key[0])
+            for key, histogram in sorted(state.histograms[table].items()):
+                bounds = state.edges(table, key)
                 family.add_metric(list(key), cumulative_buckets(histogram, bounds), histogram[-2])
         families.append(family)
     return families
@@ -147,7 +144,7 @@ def _gauge_families(observations: Mapping[str, Observations]) -> list:
     return [gauge for _, gauge in feature_gauges] + [gauge for _, gauge in model_gauges]
 
 
-def _shadow_families(tallies: ServerTallies) -> list:
+def _shadow_families(state: MonitorState) -> list:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     p = METRIC_PREFIX
@@ -168,14 +165,28 @@ def _shadow_families(tallies: ServerTallies) -> list:
         "Shadow answers not compared with the live answer: the versions' tasks or classes differ.",
         labels=labels,
     )
-    for key, count in sorted(tallies.shadow.items()):
+    agree = state.counters["shadow_agree"]
+    for key, count in sorted(state.counters["shadow"].items()):
         total.add_metric(list(key), count)
-        agreements.add_metric(list(key), tallies.shadow_agree[key])
-        window = tallies.shadow_pairs[key].items
-        rate.add_metric(list(key), sum(agree for agree, _ in window) / len(window))
-    for key, count in sorted(tallies.shadow_not_comparable.items()):
+        agreements.add_metric(list(key), agree.get(key, 0))
+        # Only the live workers' windows: a pair none of them compared lately has no rate.
+        window_count, window_agree = state.shadow_windows.get(key, (0, 0))
+        if window_count:
+            rate.add_metric(list(key), window_agree / window_count)
+    for key, count in sorted(state.counters["shadow_not_comparable"].items()):
         not_comparable.add_metric(list(key), count)
     return [total, agreements, rate, not_comparable]
+
+
+# The prediction log writer's record outcomes; the other process counters (`record_log_stats`
+# takes the server's: log partitions deleted, shadow queue outcomes as `shadow:<outcome>`,
+# batcher counts as `batcher:<count>`) have families of their own.
+LOG_RECORD_OUTCOMES = ("written", "sampled_out", "dropped", "errors")
+_BATCHER_COUNTERS = {
+    "batches": "Model calls made by the request batcher.",
+    "batched_requests": "Requests answered through the batcher.",
+    "timeouts": "Requests the batcher failed at serving.request_timeout_ms (answered 503).",
+}
 
 
 def _log_family(log_stats: Mapping[str, int]):
@@ -187,8 +198,39 @@ def _log_family(log_stats: Mapping[str, int]):
         labels=["outcome"],
     )
     for outcome, count in sorted(log_stats.items()):
-        records.add_metric([outcome], count)
+        if outcome in LOG_RECORD_OUTCOMES:
+            records.add_metric([outcome], count)
     return records
+
+
+def _process_families(counters: Mapping[str, int]) -> list:
+    """The server's own counters, summed over its workers like every other counter."""
+    from prometheus_client.core import CounterMetricFamily
+
+    families = [
+        CounterMetricFamily(
+            f"{METRIC_PREFIX}_prediction_log_partitions_deleted",
+            "Hour partitions of the prediction log deleted by serving.logging.retention_days.",
+            value=counters.get("partitions_deleted", 0),
+        )
+    ]
+    shadow = CounterMetricFamily(
+        f"{METRIC_PREFIX}_shadow_requests", "Shadow copies by outcome.", labels=["outcome"]
+    )
+    for key, count in sorted(counters.items()):
+        if key.startswith("shadow:"):
+            shadow.add_metric([key.removeprefix("shadow:")], count)
+    families.append(shadow)
+    for name, documentation in _BATCHER_COUNTERS.items():
+        if f"batcher:{name}" in counters:
+            families.append(
+                CounterMetricFamily(
+                    f"{METRIC_PREFIX}_batch_{name}" if name == "timeouts" else f"{METRIC_PREFIX}_{name}",
+                    documentation,
+                    value=counters[f"batcher:{name}"],
+                )
+            )
+    return families
 
 
 def _alert_family(alerts: Sequence[Alert]):

@@ -1,6 +1,10 @@
 """Shadow copies: a live request run again on the shadow version after the live answer was sent.
 
-A bounded queue and one worker thread; a full queue drops the copy and counts it. Where the
+A queue bounded in jobs and in bytes, and one worker thread: a copy that would take the queue
+past either bound is dropped and counted, never waited for. A job's bytes are its request columns'
+array bytes plus the lengths of their text values and serialized tf.Examples (an object array's
+own bytes are only pointers); the job also holds the client's values as Python lists, not counted,
+which grow with the same rows. The bytes of the job being run count until it is done. Where the
 shadow answer is recorded is the caller's `observe` (the request hooks), handed the shadow
 version's own model description to read the answer with. `compare` says, per row, whether it
 agrees with the live answer, as the model's task defines agreement:
@@ -31,6 +35,7 @@ import numpy as np
 
 from ml_lifecycle.base.contracts import Task
 from ml_lifecycle.base.model_description import ModelDescription
+from ml_lifecycle.config.serving import RolloutConfig
 from ml_lifecycle.serving.inference.answers import DECISION_THRESHOLD, ModelAnswer
 from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.protocol.methods import Method
@@ -40,6 +45,8 @@ log = logging.getLogger(__name__)
 
 # A regression shadow answer agrees within this share of the live value (at least 1e-9 apart).
 REGRESSION_AGREEMENT = 0.05
+# The server passes `serving.rollout.shadow_queue_bytes`; this default is the same value.
+DEFAULT_QUEUE_BYTES = RolloutConfig.model_fields["shadow_queue_bytes"].default
 
 
 @dataclass(frozen=True)
@@ -72,22 +79,41 @@ def compare(live: ModelAnswer, shadow: ModelAnswer) -> tuple[np.ndarray, np.ndar
     return (live.score >= DECISION_THRESHOLD) == (shadow.score >= DECISION_THRESHOLD), difference
 
 
+def request_bytes(request: DecodedRequest) -> int:
+    """What a queued copy of the request weighs: its columns' array bytes, plus the lengths of the
+    text values and serialized tf.Examples an object column points to."""
+    total = 0
+    for column in request.columns.values():
+        total += column.nbytes
+        if column.dtype == object:
+            try:
+                total += sum(map(len, column.ravel()))
+            except TypeError:  # a value without a length (not text): its pointer is counted
+                total += sum(len(value) for value in column.ravel() if isinstance(value, (str, bytes)))
+    return total
+
+
 # (job, the shadow version's outputs, its model description, its latency in ms) -> None.
 ShadowObserver = Callable[[ShadowJob, dict[str, np.ndarray], ModelDescription, float], None]
 
 
 class ShadowWorker:
-    """Runs queued shadow copies on one background thread, counting each outcome."""
+    """Runs queued shadow copies on one background thread, counting each outcome; at most
+    `max_queue` jobs and `max_queue_bytes` bytes (`request_bytes`) wait or run at once."""
 
     def __init__(
         self,
         servable_of: Callable[[str, int], ServableVersion],
         observe: ShadowObserver,
         max_queue: int,
+        max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
     ) -> None:
         self._servable_of = servable_of
         self._observe = observe
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        # (job, its bytes); None tells the thread to stop.
+        self._queue: queue.Queue[tuple[ShadowJob, int] | None] = queue.Queue(maxsize=max_queue)
+        self.max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0
         self.counts = {"submitted": 0, "done": 0, "dropped": 0, "errors": 0}
         self._counts_lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="shadow-worker", daemon=True)
@@ -96,12 +122,29 @@ class ShadowWorker:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def queued_bytes(self) -> int:
+        """The bytes of the jobs queued or running."""
+        with self._counts_lock:
+            return self._queued_bytes
+
     def submit(self, job: ShadowJob) -> None:
+        size = request_bytes(job.request)
+        with self._counts_lock:
+            if self._queued_bytes + size > self.max_queue_bytes:
+                self.counts["dropped"] += 1
+                return
+            self._queued_bytes += size
         try:
-            self._queue.put_nowait(job)
+            self._queue.put_nowait((job, size))
             self._count("submitted")
         except queue.Full:
+            self._release(size)
             self._count("dropped")
+
+    def _release(self, size: int) -> None:
+        with self._counts_lock:
+            self._queued_bytes -= size
 
     def _count(self, outcome: str) -> None:
         with self._counts_lock:
@@ -114,18 +157,19 @@ class ShadowWorker:
 
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
+            item = self._queue.get()
+            if item is None:
+                self._queue.task_done()
+                return
+            job, size = item
             try:
-                if job is None:
-                    return
                 self._shadow(job)
                 self._count("done")
             except Exception as error:  # noqa: BLE001 - a shadow failure is counted, never raised
                 self._count("errors")
-                log.warning(
-                    "shadow request to version %s failed: %s", getattr(job, "shadow_version", "?"), error
-                )
+                log.warning("shadow request to version %s failed: %s", job.shadow_version, error)
             finally:
+                self._release(size)
                 self._queue.task_done()
 
     def _shadow(self, job: ShadowJob) -> None:

@@ -8,7 +8,9 @@ model's `transform_features`, is sent them as `serving_default` is); classify's 
 `serving_default`, which TF Serving clients send by default, is taken to mean it: the examples
 are feature objects, not serialized). Requests name features by their columns (`Body Mass (g)`);
 the dense columns are keyed by the signature's arguments (`ServableVersion.request_inputs`).
-Pure: nothing here runs a model.
+Every decoder counts a request's rows (instances, the columns' first dimension, examples) before
+it checks or converts any value: more than `FeatureRules.max_rows` is a 413. Pure: nothing here
+runs a model.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from ml_lifecycle.serving.inference.servable import ServableVersion
 from ml_lifecycle.serving.inference.signatures import InputSpec
 from ml_lifecycle.serving.protocol.errors import ApiError, json_type
 from ml_lifecycle.serving.protocol.methods import Method
-from ml_lifecycle.serving.protocol.values import FeatureRules, b64_bytes, columns_to_values, rows_to_values
+from ml_lifecycle.serving.protocol.values import (
+    FeatureRules,
+    b64_bytes,
+    check_rows,
+    columns_to_values,
+    rows_to_values,
+)
 
 
 @dataclass
@@ -129,6 +137,7 @@ def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRul
         instances = payload["instances"]
         if not isinstance(instances, list) or not instances:
             raise ApiError(400, "'instances' must be a non-empty list")
+        check_rows(len(instances), rules, "instances")
         signature = _choose_signature(payload, servable, instances[0])
         if _takes_examples(servable, signature):
             examples = [_example_bytes(item, f"instances[{i}]") for i, item in enumerate(instances)]
@@ -147,6 +156,7 @@ def decode_predict(payload: object, servable: ServableVersion, rules: FeatureRul
             raise ApiError(
                 400, f"'inputs' for {signature} must be a non-empty list of {{\"b64\": ...}} examples"
             )
+        check_rows(len(items), rules, "inputs")
         examples = [_example_bytes(item, f"inputs[{i}]") for i, item in enumerate(items)]
         return _examples_request(signature, examples, row_format=False)
     inputs = servable.request_inputs[signature]
@@ -169,6 +179,7 @@ def decode_examples(
     examples = payload.get("examples")
     if not isinstance(examples, list) or not examples:
         raise ApiError(400, "'examples' must be a non-empty list of feature objects")
+    check_rows(len(examples), rules, "examples")
     name = payload.get("signature_name")
     # TF Serving clients send `serving_default` unless told otherwise: the raw signature is meant.
     if name is not None and name not in (RAW_SIGNATURE, SERVING_SIGNATURE):

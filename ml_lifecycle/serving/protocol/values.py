@@ -2,7 +2,9 @@
 
 Rows (`{"instances": [{...}]}`, classify's `{"examples": [...]}`) and columns (`{"inputs": {...}}`)
 become columnar lists of checked Python values (None: missing, allowed), which the codec turns
-into the signature's dense columns. Every refusal names the row and feature at fault.
+into the signature's dense columns. Every refusal names the row and feature at fault. A request
+with more rows than `FeatureRules.max_rows` is refused (413) on its row count alone, before any
+value is checked or converted: its cost must not grow with what a client chooses to send.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import binascii
 from dataclasses import dataclass
 from itertools import repeat
 
+from ml_lifecycle.config.serving import ServingConfig
 from ml_lifecycle.serving.inference.codec import INT64_RANGE
 from ml_lifecycle.serving.inference.signatures import InputSpec
 from ml_lifecycle.serving.protocol.errors import ApiError, json_type
@@ -26,6 +29,18 @@ class FeatureRules:
     required: frozenset[str] = frozenset()
     # Keys accepted and ignored in rows (the label: clients replaying labelled data send it).
     ignored: frozenset[str] = frozenset()
+    # Rows one request may carry (`serving.max_rows_per_request`); more is a 413.
+    max_rows: int = ServingConfig.model_fields["max_rows_per_request"].default
+
+
+def check_rows(rows: int, rules: FeatureRules, where: str) -> None:
+    """A 413 when a request carries more rows than `rules.max_rows`; called on the count alone."""
+    if rows > rules.max_rows:
+        raise ApiError(
+            413,
+            f"{where}: {rows} rows, more than the {rules.max_rows} a request may carry "
+            "(serving.max_rows_per_request); split the request",
+        )
 
 
 def b64_bytes(value: object, where: str) -> bytes | None:
@@ -85,6 +100,7 @@ def columns_to_values(
     if not lengths:
         raise ApiError(400, "inputs: no feature columns given")
     rows = max(lengths.values())
+    check_rows(rows, rules, "inputs")
     uneven = sorted(name for name, length in lengths.items() if length != rows)
     if uneven or rows == 0:
         raise ApiError(

@@ -146,7 +146,7 @@ def test_new_version_policy(tmp_path):
 
 
 def test_a_restart_keeps_a_persisted_stable_version_the_policy_alone_would_not_load(tmp_path):
-    from ml_lifecycle.config.serving import ServingConfig, VersionPolicyConfig
+    from ml_lifecycle.config.serving import AdminConfig, ServingConfig, VersionPolicyConfig
     from ml_lifecycle.serving.http.api import ServedModel, ServingServices
     from ml_lifecycle.serving.http.server import ModelServer
     from ml_lifecycle.serving.inference.repository import ModelRepository
@@ -164,7 +164,8 @@ def test_a_restart_keeps_a_persisted_stable_version_the_policy_alone_would_not_l
             "taxi", tmp_path / "taxi", VersionPolicyConfig(num_versions=1), loader=lambda n, v, p: v
         )
         served = ServedModel(repository, Router("taxi", state_file), FeatureRules())
-        return ModelServer(ServingConfig(port=0), {"taxi": served}, ServingServices(), "127.0.0.1", 0).start()
+        config = ServingConfig(port=0, admin=AdminConfig(port=0))
+        return ModelServer(config, {"taxi": served}, ServingServices(), "127.0.0.1", 0).start()
 
     server = start()
     try:

@@ -354,20 +354,12 @@ def test_canary_routing_by_header_is_sticky(served):
     assert {v for values in answers.values() for v in values} == {0.1, 0.11}
 
 
-def test_rollout_admin_endpoint(served):
-    pinned = []
-    api = _api(served, on_rollout_change=lambda model: pinned.append(model.router.state.versions()))
+def test_the_serving_port_answers_admin_paths_404(served):
     status, body = call(
-        api, "POST", "/v1/admin/models/taxi/rollout", {"action": "canary", "version": 1, "fraction": 0.2}
+        _api(served), "POST", "/v1/admin/models/taxi/rollout", {"action": "canary", "version": 1}
     )
-    assert status == 200 and body["state"]["canary"] == 1 and body["labels"]["canary"] == 1
-    assert pinned == [{1, 2}]
-    status, body = call(api, "POST", "/v1/models/taxi/labels/canary:predict", {"instances": [ROW]})
-    assert status == 200 and np.allclose(body["predictions"], [[0.1]])
-    status, body = call(api, "POST", "/v1/admin/models/taxi/rollout", {"action": "canary", "version": 7})
-    assert status == 400 and "version 7 is not AVAILABLE" in body["error"]
-    status, body = call(api, "GET", "/v1/admin/models/taxi/rollout")
-    assert status == 200 and body["state"]["canary"] == 1 and body["available"] == [1, 2]
+    assert status == 404 and "Malformed request" in body["error"]
+    assert served.router.state.canary is None
 
 
 def test_metrics_and_alerts_routes(served):

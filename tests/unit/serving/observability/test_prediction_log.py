@@ -54,7 +54,13 @@ def test_records_across_an_hour_boundary_go_to_two_partitions_and_read_back_in_o
     writer.submit(_record(NEW_YEAR + 1, route="canary", version=8))
     writer.close()
 
-    assert writer.stats() == {"written": 2, "sampled_out": 0, "dropped": 0, "errors": 0}
+    assert writer.stats() == {
+        "written": 2,
+        "sampled_out": 0,
+        "dropped": 0,
+        "errors": 0,
+        "partitions_deleted": 0,
+    }
     files = prediction_log_files(tmp_path)
     assert [f.relative_to(tmp_path).parts[:2] for f in files] == [("2025-12-31", "23"), ("2026-01-01", "00")]
 
@@ -122,7 +128,13 @@ def test_an_unwritable_directory_is_counted_and_logged_once_never_raised(tmp_pat
         for second in range(5):
             writer.submit(_record(NEW_YEAR + second))
         writer.close()
-    assert writer.stats() == {"written": 0, "sampled_out": 0, "dropped": 0, "errors": 5}
+    assert writer.stats() == {
+        "written": 0,
+        "sampled_out": 0,
+        "dropped": 0,
+        "errors": 5,
+        "partitions_deleted": 0,
+    }
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "not-a-directory" in errors[0].getMessage()
@@ -170,7 +182,13 @@ def test_a_full_queue_drops_and_counts_records_instead_of_blocking(tmp_path):
     writer.release.set()
     writer.close()
     writer.submit(_record(NEW_YEAR + 9))  # after close: dropped, not raised
-    assert writer.stats() == {"written": 3, "sampled_out": 0, "dropped": 4, "errors": 0}
+    assert writer.stats() == {
+        "written": 3,
+        "sampled_out": 0,
+        "dropped": 4,
+        "errors": 0,
+        "partitions_deleted": 0,
+    }
     assert len(list(read_prediction_logs(tmp_path))) == 3
 
 
@@ -209,7 +227,13 @@ def test_a_malformed_record_is_an_error_not_an_exception(tmp_path):
         writer.submit(_record(NEW_YEAR, method="classify"))  # no examples, no result
         writer.submit(_record(NEW_YEAR, inputs={"fare": [[1.0], [2.0, 3.0]]}))  # ragged
         writer.submit(_record(NEW_YEAR))
-    assert writer.stats() == {"written": 1, "sampled_out": 0, "dropped": 0, "errors": 3}
+    assert writer.stats() == {
+        "written": 1,
+        "sampled_out": 0,
+        "dropped": 0,
+        "errors": 3,
+        "partitions_deleted": 0,
+    }
 
 
 def test_numpy_columns_are_logged_like_lists(tmp_path):

@@ -6,9 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.contracts import RAW_SIGNATURE, SERVING_SIGNATURE, Task
+from ml_lifecycle.base.model_description import ModelDescription
+from ml_lifecycle.config.serving import RolloutConfig
 from ml_lifecycle.serving.inference.answers import ModelAnswer
-from ml_lifecycle.serving.observability.shadow import compare
+from ml_lifecycle.serving.observability.shadow import ShadowJob, ShadowWorker, compare
+from ml_lifecycle.serving.protocol.methods import Method
+from ml_lifecycle.serving.protocol.requests import DecodedRequest
 
 
 def test_binary_answers_agree_on_the_same_side_of_one_half():
@@ -144,3 +148,68 @@ def test_the_monitor_exports_shadow_rows_not_compared():
     (sample,) = families["lifecycle_serving_shadow_not_comparable"].samples
     assert sample.labels == {"model": "penguins", "live_version": "2", "shadow_version": "1"}
     assert sample.value == 5
+
+
+def _job(request):
+    return ShadowJob("taxi", 2, 1, request, ModelAnswer.of(Task.BINARY, [0.5] * request.rows), Method.PREDICT)
+
+
+def _raw_request(columns):
+    rows = len(next(iter(columns.values())))
+    return DecodedRequest(RAW_SIGNATURE, columns, {name: list(c) for name, c in columns.items()}, rows, True)
+
+
+def _examples_request(examples):
+    column = np.array(examples, dtype=object)
+    return DecodedRequest(
+        SERVING_SIGNATURE, {"examples": column}, {"examples": examples}, len(examples), True, examples
+    )
+
+
+class _Binary:
+    """A binary version answering 0.5 to every row."""
+
+    description = ModelDescription()
+
+    def run(self, signature, columns):
+        return {"outputs": np.full((len(next(iter(columns.values()))), 1), 0.5, dtype=np.float32)}
+
+
+def test_shadow_jobs_past_the_byte_bound_are_dropped_and_counted():
+    observed = []
+    worker = ShadowWorker(lambda model, version: _Binary(), lambda *args: observed.append(args), 100, 1024)
+    job = _job(_raw_request({"fare": np.zeros(100, dtype=np.float32)}))  # 400 bytes
+    for _ in range(3):
+        worker.submit(job)
+    # The count bound (100) is far; the third job's bytes would make 1200 of 1024.
+    assert worker.counts == {"submitted": 2, "done": 0, "dropped": 1, "errors": 0}
+    assert worker.queued_bytes == 800
+    worker.start()
+    worker.stop()
+    assert len(observed) == 2 and worker.queued_bytes == 0
+    assert worker.counts == {"submitted": 2, "done": 2, "dropped": 1, "errors": 0}
+
+
+def test_text_and_serialized_examples_count_by_their_length():
+    worker = ShadowWorker(lambda model, version: _Binary(), lambda *args: None, 100, 1024)
+    # A few pointers of array, but 2 x 450 bytes of examples: a second copy would pass 1024.
+    examples = _job(_examples_request([b"e" * 450, b"f" * 450]))
+    worker.submit(examples)
+    worker.submit(examples)
+    text = _job(_raw_request({"payment": np.array(["x" * 600], dtype=object)}))
+    worker.submit(text)
+    assert worker.counts["submitted"] == 1 and worker.counts["dropped"] == 2
+    assert 900 < worker.queued_bytes < 1024
+
+
+def test_the_job_count_still_bounds_the_queue():
+    worker = ShadowWorker(lambda model, version: _Binary(), lambda *args: None, max_queue=2)
+    job = _job(_raw_request({"fare": np.zeros(1, dtype=np.float32)}))
+    for _ in range(3):
+        worker.submit(job)
+    assert worker.counts["submitted"] == 2 and worker.counts["dropped"] == 1 and worker.queued_bytes == 8
+
+
+def test_by_default_the_byte_bound_is_the_configs():
+    worker = ShadowWorker(lambda model, version: _Binary(), lambda *args: None, max_queue=2)
+    assert worker.max_queue_bytes == RolloutConfig().shadow_queue_bytes == 64 * 1024 * 1024
