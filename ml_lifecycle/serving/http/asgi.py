@@ -33,6 +33,9 @@ from ml_lifecycle.serving.protocol.errors import ApiError
 
 log = logging.getLogger(__name__)
 
+# Oversized bodies up to this multiple of the limit are read and discarded so the client sees the 413.
+OVERSIZE_DRAIN_FACTOR = 4
+
 
 class TransportFreeApi(Protocol):
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse: ...
@@ -89,13 +92,17 @@ class AsgiAdapter:
 
     async def _read_body(self, headers: Mapping[str, str], receive) -> bytes | HttpResponse:
         limit = self.limits.max_body_bytes
+        deadline = time.monotonic() + self.limits.body_timeout_s
         try:
             length = declared_length(headers, limit)
         except BodyTooLargeError as error:
+            # A client blocked writing its body would never read the answer: moderate excess is
+            # read and discarded first (never held), absurd lengths are refused at once.
+            if error.length <= OVERSIZE_DRAIN_FACTOR * limit:
+                await _discard_body(receive, deadline)
             return error_response(error.status, error.message)
         except ApiError as error:
             return error_response(error.status, error.message)
-        deadline = time.monotonic() + self.limits.body_timeout_s
         chunks, received, more = [], 0, True
         while more:
             remaining = deadline - time.monotonic()
@@ -110,6 +117,8 @@ class AsgiAdapter:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > limit:
+                if more and received <= OVERSIZE_DRAIN_FACTOR * limit:
+                    await _discard_body(receive, deadline, OVERSIZE_DRAIN_FACTOR * limit - received)
                 return error_response(413, f"request body is over the limit of {limit} bytes")
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -127,6 +136,20 @@ class AsgiAdapter:
             return error_response(
                 503, f"the server did not answer within {self.limits.request_timeout_s:g} s; retry later"
             )
+
+
+async def _discard_body(receive, deadline: float, budget: float = float("inf")) -> None:
+    """Reads what is left of a body and drops it, until the deadline or past `budget` bytes."""
+    more = True
+    while more and budget > 0:
+        try:
+            message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+        except asyncio.TimeoutError:
+            return
+        if message["type"] == "http.disconnect":
+            return
+        budget -= len(message.get("body", b""))
+        more = message.get("more_body", False)
 
 
 async def _send(send, response: HttpResponse, close: bool) -> None:

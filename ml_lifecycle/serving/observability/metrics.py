@@ -167,8 +167,16 @@ METRICS: dict[str, Metric] = {
             _share(_requests, lambda windows: windows.request_classes["5xx"]),
             model_gauge=Gauge("error_rate", "Share of the window's requests answered 5xx."),
         ),
-        Metric("client_error_rate", _share(_requests, lambda windows: windows.request_classes["4xx"])),
-        Metric("latency_p50_seconds", _latency_quantile(0.5)),
+        Metric(
+            "client_error_rate",
+            _share(_requests, lambda windows: windows.request_classes["4xx"]),
+            model_gauge=Gauge("client_error_rate", "Share of the window's requests answered 4xx."),
+        ),
+        Metric(
+            "latency_p50_seconds",
+            _latency_quantile(0.5),
+            model_gauge=Gauge("latency_p50_seconds", "Median request latency over the window."),
+        ),
         Metric(
             "latency_p99_seconds",
             _latency_quantile(0.99),
@@ -188,8 +196,21 @@ METRICS: dict[str, Metric] = {
             _share(_scores, lambda windows: windows.deferred),
             model_gauge=Gauge("deferred_fraction", "Share of the window's rows deferred to human review."),
         ),
-        Metric("shadow_agreement", _share(_shadow_pairs, lambda windows: windows.shadow_agree)),
-        Metric("shadow_abs_diff_mean", _share(_shadow_pairs, lambda windows: windows.shadow_diff_sum)),
+        Metric(
+            "shadow_agreement",
+            _share(_shadow_pairs, lambda windows: windows.shadow_agree),
+            # Not `shadow_agreement`: that family is per (live, shadow) version pair.
+            model_gauge=Gauge(
+                "shadow_window_agreement", "Share of the window's shadow answers agreeing with the live one."
+            ),
+        ),
+        Metric(
+            "shadow_abs_diff_mean",
+            _share(_shadow_pairs, lambda windows: windows.shadow_diff_sum),
+            model_gauge=Gauge(
+                "shadow_abs_diff_mean", "Mean absolute difference of shadow and live scores over the window."
+            ),
+        ),
         Metric("prediction_log_dropped", _log_count("dropped"), server_wide=True),
         Metric("prediction_log_errors", _log_count("errors"), server_wide=True),
     )

@@ -203,3 +203,16 @@ def test_many_concurrent_clients_are_all_answered(listener):
     for thread in threads:
         thread.join(30)
     assert failures == [] and len(listener.api.bodies) == 60
+
+
+def test_a_moderately_oversized_body_is_drained_so_the_client_reads_the_413(listener):
+    # A client that writes its whole body before reading (as most do): refused at the headers
+    # and closed, it would fail writing and never see the answer.
+    request = _post("/p", b"z" * 3500)
+    with _connect(listener) as connection:
+        for start in range(0, len(request), 500):
+            connection.sendall(request[start : start + 500])
+            time.sleep(0.02)
+        answer = _read_all(connection)
+    assert _status(answer) == 413 and b"3500 bytes is over the limit of 1000 bytes" in answer
+    assert listener.api.bodies == []
