@@ -1,65 +1,63 @@
-"""The model server's cost over calling the same SavedModel in-process.
+"""The model server against the same SavedModel called in-process, in one run (issue 12).
 
-In one run: loads a pushed model version, times its raw-feature signature in-process (single rows,
-batches of 256; one thread and 8 threads), then starts the HTTP server on that version and drives
-it from a separate client process (keep-alive HTTP/1.1, JSON rows from a real span) at concurrency
-1 and 8. Prints p50/p99 latency, requests and rows per second, and the ratios. Targets (issue 5):
-HTTP overhead over the in-process call <= 2 ms at p50 (single row); throughput at concurrency 8
->= 0.5x the in-process limit (batches of 256: the most rows/s the model gives in-process).
+Loads a pushed taxi model version and times its raw-feature signature in-process (single rows
+and batches of 256, one thread and 8 threads; the in-process limit is the most rows/s of those).
+Then starts the real server the way users do, `lifecycle --config <yaml> serve` as a subprocess,
+first with `serving.workers: 1`, then with the default (0: one per core), and drives each from
+client processes (keep-alive HTTP/1.1, JSON rows from span 1; `serving_load.py` says how a
+concurrency is spread over processes) at concurrency 1, 8 and 32 with single rows and 256-row
+requests, plus 256 rows as TF Serving columns (`{"inputs": {...}}`) at c=8. Each server is
+stopped with SIGTERM and must exit 0. Prints a table for the README, the ratios and the targets:
+
+1. 256-row requests at c=8 (best of rows and columns, default workers) >= 0.6x the in-process limit;
+2. single-row p50 overhead (HTTP c=1 minus in-process 1 thread) <= 1 ms, default workers;
+3. 0 failed of 20,000 single-row requests at c=32, default workers (every non-200 answer and
+   every connection error is a failure).
 
     .venv/bin/python -m benchmarks.serving [--model-dir <serving_root>/<model>/<version>]
-        [--requests N] [--log-sample-rate R]
+        [--requests N] [--c32-requests N] [--log-sample-rate R]
 
-Without --model-dir, prepares the taxi spans and runs span 1 in a temporary work dir (~1 min)
-and serves what it pushes.
+--requests: single-row requests per measurement (default 2000; 256-row measurements send a
+quarter as many); --c32-requests: the default-workers server's single-row c=32 run (default
+20,000; the workers: 1 server sends --requests there). Without --model-dir, prepares the taxi
+spans and runs span 1 in a temporary work dir (~1-2 min) and serves what it pushes. The default
+run takes about 5 minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import http.client
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-BATCH_ROWS = 256
-OVERHEAD_TARGET_MS = 2.0
-THROUGHPUT_TARGET = 0.5
+# Standard library and PyYAML only: the client processes import this module too.
+from benchmarks.serving_load import client_main, percentile, run_load
+from benchmarks.serving_report import BATCH_ROWS, report
+from benchmarks.serving_server import ServerProcess, project_yaml
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def _summary(latencies_s: list[float], wall_s: float, rows_per_request: int) -> dict:
-    return {
-        "p50_ms": _percentile(latencies_s, 50) * 1000,
-        "p99_ms": _percentile(latencies_s, 99) * 1000,
-        "rps": len(latencies_s) / wall_s,
-        "rows_per_s": len(latencies_s) * rows_per_request / wall_s,
-    }
+C32_REQUESTS = 20_000
+# Server worker counts in the order they are measured; 0 is the default, one per core.
+WORKER_SETTINGS = (1, 0)
 
 
 def _drive(call, concurrency: int, requests: int, rows: int) -> dict:
-    """Runs `call()` `requests` times spread over `concurrency` threads; latency of each call."""
+    """Runs `call()` `requests` times over `concurrency` threads in this process; latency of each."""
     per_thread = max(1, requests // concurrency)
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     barrier = threading.Barrier(concurrency + 1)
 
     def worker(index: int) -> None:
-        do = call()
         barrier.wait()
         for _ in range(per_thread):
             started = time.perf_counter()
-            do()
+            call()
             latencies[index].append(time.perf_counter() - started)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
@@ -70,64 +68,14 @@ def _drive(call, concurrency: int, requests: int, rows: int) -> dict:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
-    return _summary([x for chunk in latencies for x in chunk], wall, rows)
-
-
-# -- the client process --------------------------------------------------------------------------
-
-
-def _client(url: str, body_file: str, concurrency: int, requests: int, rows: int) -> None:
-    body = Path(body_file).read_bytes()
-    host, port = url.removeprefix("http://").split(":")
-    failures = []
-
-    def call():
-        connection = http.client.HTTPConnection(host, int(port), timeout=60)
-
-        def do():
-            connection.request(
-                "POST", "/v1/models/taxi:predict", body=body, headers={"Content-Type": "application/json"}
-            )
-            response = connection.getresponse()
-            payload = response.read()
-            if response.status != 200:
-                failures.append(payload[:200].decode())
-
-        return do
-
-    _drive(call, concurrency, min(requests, 50), rows)  # warm connections and the server's paths
-    result = _drive(call, concurrency, requests, rows)
-    result["failures"] = len(failures)
-    print(json.dumps(result))
-
-
-def _http(url: str, body: bytes, concurrency: int, requests: int, rows: int) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        handle.write(body)
-    try:
-        output = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.serving",  # as a module: run as a file, this file would shadow `serving`
-                "--client",
-                url,
-                handle.name,
-                str(concurrency),
-                str(requests),
-                str(rows),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parents[1],
-        ).stdout
-    finally:
-        os.unlink(handle.name)
-    result = json.loads(output.strip().splitlines()[-1])
-    if result["failures"]:
-        raise SystemExit(f"{result['failures']} HTTP requests failed")
-    return result
+    flat = [x for chunk in latencies for x in chunk]
+    return {
+        "p50_ms": percentile(flat, 50) * 1000,
+        "p99_ms": percentile(flat, 99) * 1000,
+        "rps": len(flat) / wall,
+        "rows_per_s": len(flat) * rows / wall,
+        "load": f"{concurrency} thread{'s' if concurrency > 1 else ''}",
+    }
 
 
 # -- setup ---------------------------------------------------------------------------------------
@@ -144,7 +92,7 @@ def _pushed_model(work: Path, repo: Path) -> tuple[Path, object]:
     if outcome.error:
         raise SystemExit(f"span 1 failed: {outcome.error}")
     model_root = config.serving_root_path / config.serving_model_name
-    return max(model_root.iterdir(), key=lambda p: int(p.name)), config
+    return max((p for p in model_root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)), config
 
 
 def _rows(config, count: int) -> list[dict]:
@@ -168,152 +116,155 @@ def _rows(config, count: int) -> list[dict]:
     return rows
 
 
+# -- the measurements ----------------------------------------------------------------------------
+
+
+def _in_process(model_dir: Path, config, rows: list[dict], requests: int) -> tuple[dict, dict]:
+    """The raw signature called in this process; and, for reference only, one merged batch."""
+    from ml_lifecycle.base.contracts import RAW_SIGNATURE
+    from ml_lifecycle.serving.inference.warmup import load_version
+    from ml_lifecycle.serving.protocol.requests import decode_predict
+    from ml_lifecycle.serving.protocol.values import FeatureRules
+
+    servable = load_version(config.serving_model_name, 1, model_dir)
+    rules = FeatureRules(ignored=frozenset({config.dataset.label.name}))
+
+    def columns_of(selected):
+        return decode_predict({"instances": selected}, servable, rules).columns
+
+    single, batch = columns_of(rows[:1]), columns_of(rows)
+    results = {}
+    for threads in (1, 8):
+        results[("in-process, 1 row", threads)] = _drive(
+            lambda: servable.run(RAW_SIGNATURE, single), threads, requests, 1
+        )
+    for threads in (1, 8):
+        results[(f"in-process, {BATCH_ROWS} rows", threads)] = _drive(
+            lambda: servable.run(RAW_SIGNATURE, batch), threads, max(threads, requests // 4), BATCH_ROWS
+        )
+    # Not part of the reference: what the model gives at the size the server's batcher merges
+    # concurrent 256-row requests into (serving.batching.max_batch_rows), to explain its share.
+    merged_rows = config.serving.batching.max_batch_rows
+    merged = columns_of((rows * -(-merged_rows // BATCH_ROWS))[:merged_rows])
+    merged_result = _drive(
+        lambda: servable.run(RAW_SIGNATURE, merged),
+        8,
+        max(8, requests * BATCH_ROWS // 4 // merged_rows),
+        merged_rows,
+    )
+    merged_result["rows"] = merged_rows
+    return results, merged_result
+
+
+def _bodies(rows: list[dict]) -> dict[str, tuple[bytes, int]]:
+    names = sorted({name for row in rows for name in row})
+    return {
+        "1 row": (json.dumps({"instances": rows[:1]}).encode(), 1),
+        f"{BATCH_ROWS} rows": (json.dumps({"instances": rows}).encode(), BATCH_ROWS),
+        # TF Serving's columnar format: one list per feature, no per-row objects to walk.
+        f"{BATCH_ROWS} rows as columns": (
+            json.dumps({"inputs": {n: [row.get(n) for row in rows] for n in names}}).encode(),
+            BATCH_ROWS,
+        ),
+    }
+
+
+def _http_plan(requests: int, c32_requests: int) -> list[tuple[str, int, int]]:
+    """(body, concurrency, requests) for each server, in order."""
+    batches = max(32, requests // 4)
+    return [
+        ("1 row", 1, requests),
+        ("1 row", 8, requests),
+        ("1 row", 32, c32_requests),
+        (f"{BATCH_ROWS} rows", 1, batches),
+        (f"{BATCH_ROWS} rows", 8, batches),
+        (f"{BATCH_ROWS} rows as columns", 8, batches),
+        (f"{BATCH_ROWS} rows", 32, batches),
+    ]
+
+
+def _serve_and_measure(config, work, serving_root, workers, bodies, plan, args) -> dict:
+    """One server: started, measured, scraped, stopped. Returns its results and facts."""
+    config_file = project_yaml(
+        config, work / f"server-workers-{workers}", serving_root, workers, args.log_sample_rate
+    )
+    path = f"/v1/models/{config.serving_model_name}:predict"
+    results = {}
+    with ServerProcess(config_file, config.serving.drain_seconds) as server:
+        for body_name, concurrency, count in plan:
+            body, rows = bodies[body_name]
+            results[(f"HTTP, {body_name}, c={concurrency}", concurrency)] = run_load(
+                server.url, path, body, concurrency, count, rows
+            )
+        # Each worker publishes its counters about once a second, a single process its log
+        # stats every serving.poll_seconds: wait for both before the scrape.
+        time.sleep(config.serving.poll_seconds + 1.5)
+        metrics = server.metrics()
+        exit_code = server.stop()
+        output = list(server.output)
+    return {
+        "workers": server.workers,
+        "results": results,
+        "metrics": metrics,
+        "exit_code": exit_code,
+        "start_seconds": server.start_seconds,
+        "output": output,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", default=None, help="a pushed version directory to serve")
-    parser.add_argument("--requests", type=int, default=2000, help="single-row requests per measurement")
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="single-row requests per measurement (256-row: a quarter)"
+    )
+    parser.add_argument(
+        "--c32-requests", type=int, default=C32_REQUESTS, help="single-row requests at concurrency 32"
+    )
     parser.add_argument("--log-sample-rate", type=float, default=None, help="serving.logging.sample_rate")
     parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        url, body_file, concurrency, requests, rows = args.client
-        _client(url, body_file, int(concurrency), int(requests), int(rows))
+        url, path, body_file, threads, requests = args.client
+        client_main(url, path, body_file, int(threads), int(requests))
         return 0
+    if args.requests < 8 or args.c32_requests < 32:
+        parser.error("--requests must be >= 8 and --c32-requests >= 32 (one request per thread at least)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     # Importing ml_lifecycle selects tf-keras (ml_lifecycle.TENSORFLOW_ENV) before TensorFlow loads.
-    from ml_lifecycle.base.contracts import RAW_SIGNATURE
     from ml_lifecycle.config.project import load_config
-    from ml_lifecycle.config.serving import ServingConfig
-    from ml_lifecycle.serving.http.api import ServedModel, ServingServices
-    from ml_lifecycle.serving.http.server import ModelServer
-    from ml_lifecycle.serving.inference.repository import ModelRepository
-    from ml_lifecycle.serving.inference.warmup import load_version
-    from ml_lifecycle.serving.protocol.requests import decode_predict
-    from ml_lifecycle.serving.protocol.values import FeatureRules
-    from ml_lifecycle.serving.router import Router
 
     repo = Path(__file__).resolve().parents[1]
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
     try:
         if args.model_dir:
             model_dir = Path(args.model_dir).resolve()
             config = load_config(repo / "lifecycle.yaml", {"work_dir": str(work)})
         else:
             model_dir, config = _pushed_model(work, repo)
+            seconds["span-1 pipeline"] = time.monotonic() - started
         rows = _rows(config, BATCH_ROWS)
-        servable = load_version("taxi", 1, model_dir)
-        rules = FeatureRules(ignored=frozenset({config.dataset.label.name}))
-
-        def columns_of(selected):
-            return decode_predict({"instances": selected}, servable, rules).columns
-
-        single, batch = columns_of(rows[:1]), columns_of(rows)
-        requests = args.requests
-        results = {}
-        results["in-process 1 row c=1"] = _drive(
-            lambda: lambda: servable.run(RAW_SIGNATURE, single), 1, requests, 1
-        )
-        results["in-process 1 row c=8"] = _drive(
-            lambda: lambda: servable.run(RAW_SIGNATURE, single), 8, requests, 1
-        )
-        results[f"in-process {BATCH_ROWS} rows c=1"] = _drive(
-            lambda: lambda: servable.run(RAW_SIGNATURE, batch), 1, requests // 10, BATCH_ROWS
-        )
-        results[f"in-process {BATCH_ROWS} rows c=8"] = _drive(
-            lambda: lambda: servable.run(RAW_SIGNATURE, batch), 8, requests // 10, BATCH_ROWS
-        )
-
-        # Not part of the reference: what the model gives at the size the server's batcher merges
-        # concurrent 256-row requests into (serving.batching.max_batch_rows), to explain its share.
-        merged_rows = ServingConfig(port=0).batching.max_batch_rows
-        merged = columns_of((rows * -(-merged_rows // BATCH_ROWS))[:merged_rows])
-        merged_result = _drive(
-            lambda: lambda: servable.run(RAW_SIGNATURE, merged),
-            8,
-            max(8, requests * BATCH_ROWS // 10 // merged_rows),
-            merged_rows,
-        )
-
-        serving_root = work / "bench-serving" / "taxi"
-        serving_root.mkdir(parents=True)
-        shutil.copytree(model_dir, serving_root / "1")
-        serving = ServingConfig(port=0)
-        if args.log_sample_rate is not None:
-            serving = serving.model_copy(
-                update={"logging": serving.logging.model_copy(update={"sample_rate": args.log_sample_rate})}
-            )
-        from ml_lifecycle.datasets.schema_file import read_schema
-        from ml_lifecycle.serving.observability.monitor import Monitor
-        from ml_lifecycle.serving.observability.prediction_log import PredictionLogWriter
-
-        schema = read_schema(config.dataset.resolve_schema())
-        services = ServingServices(
-            monitor=Monitor(serving.monitoring, schema),
-            prediction_log=PredictionLogWriter(serving.logging, work / "prediction_logs"),
-            monitor_rows_per_request=serving.monitor_rows_per_request,
-        )
-        served = ServedModel(
-            ModelRepository("taxi", serving_root, serving.version_policy), Router("taxi", None), rules
-        )
-        server = ModelServer(serving, {"taxi": served}, services, "127.0.0.1", 0).start()
-        try:
-            one_body = json.dumps({"instances": rows[:1]}).encode()
-            batch_body = json.dumps({"instances": rows}).encode()
-            results["HTTP 1 row c=1"] = _http(server.url, one_body, 1, requests, 1)
-            results["HTTP 1 row c=8"] = _http(server.url, one_body, 8, requests, 1)
-            results[f"HTTP {BATCH_ROWS} rows c=1"] = _http(
-                server.url, batch_body, 1, requests // 10, BATCH_ROWS
-            )
-            results[f"HTTP {BATCH_ROWS} rows c=8"] = _http(
-                server.url, batch_body, 8, requests // 10, BATCH_ROWS
-            )
-            # TF Serving's columnar format: one list per feature, no per-row objects to walk.
-            names = sorted({name for row in rows for name in row})
-            columns_body = json.dumps({"inputs": {n: [row.get(n) for row in rows] for n in names}}).encode()
-            results[f"HTTP {BATCH_ROWS} columns c=8"] = _http(
-                server.url, columns_body, 8, requests // 10, BATCH_ROWS
-            )
-            log_stats = services.prediction_log.stats()
-            batches = (server.batcher.batches, server.batcher.batched_calls) if server.batcher else (0, 0)
-        finally:
-            server.stop()
+        started = time.monotonic()
+        in_process, merged = _in_process(model_dir, config, rows, args.requests)
+        seconds["in-process"] = time.monotonic() - started
+        # The servers serve a copy as version 1, so --model-dir may be any pushed version.
+        serving_root = work / "bench-serving"
+        shutil.copytree(model_dir, serving_root / config.serving_model_name / "1")
+        bodies = _bodies(rows)
+        servers = []
+        for workers in WORKER_SETTINGS:
+            # The failure target is the default's: workers: 1 sends --requests at c=32 as well.
+            plan = _http_plan(args.requests, args.c32_requests if workers == 0 else args.requests)
+            started = time.monotonic()
+            servers.append(_serve_and_measure(config, work, serving_root, workers, bodies, plan, args))
+            seconds[f"server workers={servers[-1]['workers']}"] = time.monotonic() - started
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-    print(f"serving benchmark: model {model_dir}, {os.cpu_count()} cores, client in a separate process")
-    print(f"{'measurement':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>9} {'rows/s':>10}")
-    for name, result in results.items():
-        print(
-            f"{name:<28} {result['p50_ms']:8.2f} {result['p99_ms']:8.2f} {result['rps']:9.0f} "
-            f"{result['rows_per_s']:10.0f}"
-        )
-    overhead = results["HTTP 1 row c=1"]["p50_ms"] - results["in-process 1 row c=1"]["p50_ms"]
-    limit = max(r["rows_per_s"] for name, r in results.items() if name.startswith("in-process"))
-    best_http = max(
-        r["rows_per_s"] for name, r in results.items() if name.startswith("HTTP") and "c=8" in name
-    )
-    single_ratio = results["HTTP 1 row c=8"]["rows_per_s"] / results["in-process 1 row c=8"]["rows_per_s"]
-    print(
-        f"HTTP overhead at p50, 1 row: {overhead:.2f} ms (target <= {OVERHEAD_TARGET_MS} ms): "
-        f"{'ok' if overhead <= OVERHEAD_TARGET_MS else 'TARGET MISSED'}"
-    )
-    print(
-        f"throughput at c=8: {best_http:.0f} rows/s over HTTP vs in-process limit {limit:.0f} rows/s = "
-        f"{best_http / limit:.2f}x (target >= {THROUGHPUT_TARGET}x): "
-        f"{'ok' if best_http / limit >= THROUGHPUT_TARGET else 'TARGET MISSED'}"
-    )
-    print(
-        f"single rows at c=8: HTTP / in-process = {single_ratio:.2f}x; batcher merged {batches[1]} "
-        f"requests into {batches[0]} model calls"
-    )
-    print(
-        f"for reference only: in-process {merged_rows} rows c=8 (the batcher's largest merge) "
-        f"{merged_result['rows_per_s']:.0f} rows/s; best HTTP c=8 / that = "
-        f"{best_http / merged_result['rows_per_s']:.2f}x"
-    )
-    print(f"prediction log: {log_stats}")
-    return 0
+    sys.stdout.flush()
+    return 0 if report(model_dir, in_process, merged, servers, args.c32_requests, seconds) else 1
 
 
 if __name__ == "__main__":

@@ -409,7 +409,7 @@ def test_new_push_loads_in_background_and_a_broken_one_is_not_served(served, cli
         time.sleep(0.2)
     assert good in server.models["taxi"].repository.available()
     # on_new_version "hold": loaded, reachable by version, not routed until a rollout says so.
-    args = ["--config", str(REPO / "lifecycle.yaml"), "rollout", "--url", server.url]
+    args = ["--config", str(REPO / "lifecycle.yaml"), "rollout", "--url", server.admin_url]
     assert main(args + ["canary", str(good), "--fraction", "1.0"]) == 0
     assert f"canary   {good}" in capsys.readouterr().out
     _, _, response = client.request(
