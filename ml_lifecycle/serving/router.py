@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ml_lifecycle.base.atomic_file import write_atomically
 from ml_lifecycle.base.errors import LifecycleError
 
 log = logging.getLogger(__name__)
@@ -364,9 +364,7 @@ class Router:
     def _persist(self, state: RolloutState) -> None:
         if self.state_file is None:
             return
-        temporary = self.state_file.with_suffix(f".tmp.{os.getpid()}")
-        temporary.write_text(json.dumps(state.to_json(), indent=1))
-        os.replace(temporary, self.state_file)
+        write_atomically(self.state_file, json.dumps(state.to_json(), indent=1))
         self._seen = _stamp(self.state_file)
 
 

@@ -22,7 +22,6 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from pydantic import BaseModel, ConfigDict
 
+from ml_lifecycle.base.atomic_file import write_atomically
 from ml_lifecycle.config.project import PipelineConfig
 from ml_lifecycle.datasets.span_files import SPAN_FILE_NAME, span_dir
 from ml_lifecycle.store.connection import StoreNotFoundError, open_store
@@ -208,19 +208,7 @@ def record_path(config: PipelineConfig, span: int) -> Path:
 
 def write_record(config: PipelineConfig, span: int, record: RunRecord) -> Path:
     """Writes the record atomically: a reader sees the old record or the new one, never half."""
-    path = record_path(config, span)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(record.model_dump_json(indent=2))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(record_path(config, span), record.model_dump_json(indent=2))
 
 
 def attach_summary(config: PipelineConfig, span: int, run_id: str, summary: list[str]) -> bool:

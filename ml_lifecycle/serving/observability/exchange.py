@@ -29,7 +29,6 @@ workers' caps together: the union of the values each worker kept.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -38,6 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ml_lifecycle.base.atomic_file import write_atomically
 from ml_lifecycle.serving.observability.alerts import Alert, AlertBook
 from ml_lifecycle.serving.observability.metrics import MetricValue, resolve
 from ml_lifecycle.serving.observability.monitor import Monitor
@@ -117,18 +117,15 @@ class MetricsExchange:
         payload = snapshot_bytes(
             self._monitor.state(), worker=self._worker, pid=os.getpid(), written=self._clock()
         )
-        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
         with self._publish_lock:
             try:
-                self._directory.mkdir(parents=True, exist_ok=True)
-                temporary.write_bytes(payload)
-                os.replace(temporary, self._path)
+                # No fsync: a snapshot is republished every second, and one lost to a power cut
+                # is replaced by the next.
+                write_atomically(self._path, payload, fsync=False)
             except OSError as error:
                 if not self._publish_failing:
                     _LOG.warning("cannot publish the metrics snapshot %s: %s", self._path, error)
                 self._publish_failing = True
-                with contextlib.suppress(OSError):  # the error above is the one to report
-                    temporary.unlink(missing_ok=True)
                 return False
         if self._publish_failing:
             _LOG.info("metrics snapshot %s published again", self._path)

@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
+from ml_lifecycle.base.atomic_file import write_atomically
 from ml_lifecycle.base.errors import ConfigError, UsageError
 from ml_lifecycle.config.serving import AlertRule, MonitoringConfig
 from ml_lifecycle.serving.observability.metrics import METRICS, Metric, resolve
@@ -94,19 +93,7 @@ def write_prometheus_rules(monitoring: MonitoringConfig, path: str | Path) -> Pa
         + yaml.safe_dump(prometheus_rules(monitoring), sort_keys=False, allow_unicode=True, width=10_000)
     )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
-        try:
-            with handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(handle.name, path)
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
+        write_atomically(path, text)
     except OSError as error:
         reason = error.strerror or error
         raise UsageError(f"cannot write the Prometheus rules file {path}: {reason}") from error
