@@ -218,3 +218,27 @@ def decode_feature_scores(text: str | None) -> dict[str, FeatureScore]:
             None if psi is None else float(psi),
         )
     return scores
+
+
+class ServerPath(str, enum.Enum):
+    """Model server routes beyond TF Serving's `/v1/models/...` (the server, the CLI, benchmarks)."""
+
+    METRICS = "/monitoring/prometheus/metrics"
+    ALERTS = "/v1/alerts"
+    OPENAPI = "/openapi.json"
+    # On the admin listener; `{model}` is the model name.
+    ADMIN_ROLLOUT = "/v1/admin/models/{model}/rollout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ServerHeader(str, enum.Enum):
+    """Headers the model server adds to its answers (TF Serving's body has no version)."""
+
+    MODEL_VERSION = "X-Model-Version"
+    ROUTE = "X-Route"
+    WORKER = "X-Worker"
+
+    def __str__(self) -> str:
+        return self.value

@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING
 
+from ml_lifecycle.base.contracts import ServerPath
 from ml_lifecycle.base.errors import LifecycleError, UsageError
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def cmd_rollout(config: PipelineConfig, args: argparse.Namespace) -> int:
     admin = config.serving.admin
     url = args.url or _url(admin.host, admin.port)
     model = args.model or config.serving_model_name
-    path = f"/v1/admin/models/{model}/rollout"
+    path = ServerPath.ADMIN_ROLLOUT.value.format(model=model)
     token = admin_token_from_env(admin.token_env)
     if args.action == "status":
         answer = http_json("GET", url + path, token=token)
@@ -157,7 +158,7 @@ def cmd_rollout(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(config: PipelineConfig, args: argparse.Namespace) -> int:
-    answer = http_json("GET", (args.url or _default_url(config)) + "/v1/alerts")
+    answer = http_json("GET", (args.url or _default_url(config)) + ServerPath.ALERTS)
     if args.json:
         print(json.dumps(answer, indent=1))
         return 0
@@ -233,10 +234,12 @@ def http_json(
         raise ServerUnreachableError(f"{url}: not a server URL; {_URL_FORM}")
     data = json.dumps(body).encode() if body is not None else None
     try:
-        headers = {"Content-Type": "application/json"}
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+            # Unredirected: a redirect to another host never carries the token along.
+            request.add_unredirected_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read()
     except urllib.error.HTTPError as error:

@@ -26,7 +26,7 @@ class PredictionLogConfig(StrictModel):
     # records, they are dropped and counted, never blocking.
     max_queue: int = Field(10_000, ge=1)
     max_queue_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    # Hour partitions (date=/hour= directories) older than this are deleted whole, checked by the
+    # Hour partitions (<YYYY-MM-DD>/<HH> directories) older than this are deleted whole, checked by the
     # writer every hour and at start; None keeps every partition.
     retention_days: float | None = Field(None, gt=0)
 
@@ -210,6 +210,10 @@ class ServingConfig(StrictModel):
     admin: AdminConfig = AdminConfig()
     # Largest request body accepted, in bytes.
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    # Request bodies held at once by one worker, all connections together; past it, 503.
+    max_buffered_body_bytes: int = Field(256 * 1024 * 1024, ge=1)
+    # Request line and headers of one request; past it, 431 and the connection is closed.
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
     # Rows (instances or examples) one request may carry; more is a 413.
     max_rows_per_request: int = Field(10_000, ge=1)
     # Open connections per worker; past this, new connections are closed at once.

@@ -262,6 +262,8 @@ class Router:
         self._lock = threading.Lock()
         # (mtime_ns, size, inode) of the state file when last read or written here.
         self._seen: tuple[int, int, int] | None = None
+        # The last persisted state refused by `adopt` (logged once).
+        self._refused: RolloutState | None = None
 
     @property
     def state(self) -> RolloutState:
@@ -325,12 +327,25 @@ class Router:
             return None
         return self.read_persisted()
 
-    def adopt(self, state: RolloutState, available: Iterable[int]) -> RolloutState:
-        """Routes on a persisted state from now on, minus versions that are not available here."""
-        adopted = _drop_unavailable(state, set(available))
+    def adopt(self, state: RolloutState, available: Iterable[int]) -> RolloutState | None:
+        """Routes on a persisted state from now on, minus versions that are not available here.
+        A state whose stable version is not available here is not adopted (None): this process
+        keeps routing on the state it has, and the next `persisted_change` offers it again."""
+        available = set(available)
+        if state.stable is not None and state.stable not in available:
+            if self._refused != state:
+                log.error(
+                    "model %s: rollout state's stable version %s is not loaded here; keeping %s",
+                    self.model_name,
+                    state.stable,
+                    self._state,
+                )
+            self._refused, self._seen = state, None
+            return None
+        adopted = _drop_unavailable(state, available)
         if adopted != state:
             log.warning("model %s: rollout state names versions not loaded here: %s", self.model_name, state)
-        self._state = adopted
+        self._state, self._refused = adopted, None
         return adopted
 
     def read_persisted(self) -> RolloutState | None:

@@ -1,2 +1,4 @@
-"""The HTTP side: routes and their handlers (`ServingApi`), request limits, and the process that
-owns the models, the watcher and the background workers (`ModelServer`). No model code here."""
+"""The HTTP side: TF Serving's routes (`api.ServingApi`) and the admin routes (`admin.AdminApi`),
+both transport-free; the ASGI adapter and the uvicorn listeners that carry them (`asgi`,
+`limits`, `listener`); one server process (`server.ModelServer`, built from config by `build`);
+several worker processes on one port (`workers`). No model code here."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import unquote
 
+from ml_lifecycle.base.contracts import ServerPath
 from ml_lifecycle.serving.http.api import HttpResponse, error_response, json_response
 from ml_lifecycle.serving.protocol.errors import ApiError
 from ml_lifecycle.serving.protocol.requests import parse_json
@@ -29,7 +30,7 @@ from ml_lifecycle.serving.router import RolloutAction, RolloutError, Router
 
 log = logging.getLogger(__name__)
 
-ROLLOUT_PATH = re.compile(r"^/v1/admin/models/(?P<name>[^/:]+)/rollout$")
+ROLLOUT_PATH = re.compile("^" + ServerPath.ADMIN_ROLLOUT.value.format(model="(?P<name>[^/:]+)") + "$")
 JSON_TYPES = ("application/json",)
 
 

@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.contracts import ServerHeader, ServerPath, Task
 from ml_lifecycle.config.serving import HumanReviewConfig
 from ml_lifecycle.serving.inference.answers import TASK_NOUNS, ModelAnswer, answer_of
 from ml_lifecycle.serving.inference.predict import (
@@ -130,9 +130,6 @@ class ServedModel:
     def available(self) -> list[int]:
         return self.repository.available()
 
-    def sync(self) -> None:
-        """Nothing to catch up with: this process's watcher follows the rollout state file."""
-
 
 @dataclass
 class ServingServices:
@@ -145,8 +142,6 @@ class ServingServices:
     shadow: Callable[[ShadowJob], None] | None = None
     # serving.monitor_rows_per_request.
     monitor_rows_per_request: int = 8
-    # Called after a rollout change, to keep the state's versions loaded.
-    on_rollout_change: Callable[[ServedModel], None] | None = None
     # serving.privacy: applied to every row before the prediction log or review queue sees it.
     privacy: FeaturePrivacy | None = None
     # The server's counters for the monitor (prediction log, shadow queue, batcher); None: the
@@ -180,14 +175,11 @@ class ServingApi:
         services: ServingServices | None = None,
         predictor: Predictor = direct_predictor,
         routing_key_header: str = "X-Routing-Key",
-        extra_metrics: Callable[[], str] | None = None,
         response_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.models = models
         # Added to every answer (a worker process says which it is: X-Worker).
         self.response_headers = dict(response_headers or {})
-        # Prometheus text the server adds to the monitor's (shadow queue, batcher).
-        self.extra_metrics = extra_metrics
         self.services = services or ServingServices()
         self.hooks = RequestHooks(self.services)
         self.review_rule = ReviewRule(self.services.review_config)
@@ -210,8 +202,8 @@ class ServingApi:
             response = error_response(500, f"internal error: {type(error).__name__}: {error}")
         response.headers.update(self.response_headers)
         if context.version is not None:
-            response.headers["X-Model-Version"] = str(context.version)
-            response.headers["X-Route"] = context.route
+            response.headers[ServerHeader.MODEL_VERSION] = str(context.version)
+            response.headers[ServerHeader.ROUTE] = context.route
         if context.model is not None:
             response.after = self._bookkeeping(response.status, context, time.perf_counter() - started)
         return response
@@ -220,16 +212,14 @@ class ServingApi:
         match = _MODEL_PATH.match(path)
         if match:
             return self._model_route(method, match, headers, body, context)
-        if path == "/monitoring/prometheus/metrics" and method == "GET":
+        if path == ServerPath.METRICS and method == "GET":
             monitor = self.metrics_view()
             if monitor is None:
                 raise ApiError(404, "monitoring is not enabled on this server")
             self._refresh_log_stats()
             text = monitor.prometheus_text()
-            if self.extra_metrics is not None:
-                text = text.rstrip("\n") + "\n" + self.extra_metrics()
             return HttpResponse(200, text.encode(), PROMETHEUS_TEXT)
-        if path == "/v1/alerts" and method == "GET":
+        if path == ServerPath.ALERTS and method == "GET":
             monitor = self.metrics_view()
             self._refresh_log_stats()
             alerts = [] if monitor is None else monitor.evaluate_alerts()

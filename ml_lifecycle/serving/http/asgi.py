@@ -5,7 +5,9 @@ the serving port, `AdminApi` on the admin listener). What this layer owns:
 
 - the body: at most `max_body_bytes` (413 from the declared Content-Length before anything is
   read, or as soon as a chunked body passes it), received within `body_timeout_s` of the
-  headers (408, connection closed);
+  headers (408, connection closed); and all requests' bodies together at most
+  `max_buffered_bytes` while they are read and answered (503: many slow clients each sending
+  a large body cannot make one worker hold them all);
 - the call: the API runs in a bounded thread pool (the model call releases the GIL, the event
   loop keeps accepting and parsing); a request whose answer takes longer than
   `request_timeout_s` is answered 503 (the call itself cannot be interrupted and finishes in
@@ -27,6 +29,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
+from ml_lifecycle.config.serving import ServingConfig
 from ml_lifecycle.serving.http.api import HttpResponse, error_response
 from ml_lifecycle.serving.http.limits import BodyTooLargeError, declared_length
 from ml_lifecycle.serving.protocol.errors import ApiError
@@ -46,6 +49,19 @@ class RequestLimits:
     max_body_bytes: int
     body_timeout_s: float
     request_timeout_s: float
+    max_buffered_bytes: int = 256 * 1024 * 1024
+
+    @classmethod
+    def of(cls, serving: ServingConfig, margin_s: float = 1.0) -> RequestLimits:
+        """The limits `serving` sets. The deadline is `request_timeout_ms` plus `margin_s`: the
+        batcher's own deadline answers first, naming the model; this one catches what no
+        batcher guards (a direct model call, an admin change)."""
+        return cls(
+            serving.max_body_bytes,
+            serving.body_timeout_seconds,
+            serving.request_timeout_ms / 1000.0 + margin_s,
+            serving.max_buffered_body_bytes,
+        )
 
 
 class AsgiAdapter:
@@ -57,18 +73,20 @@ class AsgiAdapter:
         limits: RequestLimits,
         executor: Executor,
         extra_routes: Mapping[tuple[str, str], Callable[[], HttpResponse]] | None = None,
+        after_executor: Executor | None = None,
     ) -> None:
         self.api = api
         self.limits = limits
         self.executor = executor
+        # Bookkeeping runs apart from requests, so a slow review insert never holds a request's thread.
+        self.after_executor = after_executor or executor
         # (method, path) answered here without the API: /openapi.json.
         self.extra_routes = dict(extra_routes or {})
+        # Body bytes held by requests being read or answered (event loop thread only).
+        self.buffered_bytes = 0
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if scope["type"] != "http":  # uvicorn runs with lifespan off
             return
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         method = scope["method"]
@@ -79,18 +97,22 @@ class AsgiAdapter:
         if extra is not None:
             await _send(send, extra(), close=False)
             return
-        body = await self._read_body(headers, receive)
-        if isinstance(body, HttpResponse):
-            await _send(send, body, close=True)
-            return
-        response = await self._call(method, path, headers, body)
-        await _send(send, response, close=False)
+        held = [0]
+        try:
+            body = await self._read_body(headers, receive, held)
+            if isinstance(body, HttpResponse):
+                await _send(send, body, close=True)
+                return
+            response = await self._call(method, path, headers, body)
+            await _send(send, response, close=False)
+        finally:
+            self.buffered_bytes -= held[0]
         if response.after is not None:
             asyncio.get_running_loop().run_in_executor(
                 self.executor, _run_after, response.after, method, path
             )
 
-    async def _read_body(self, headers: Mapping[str, str], receive) -> bytes | HttpResponse:
+    async def _read_body(self, headers: Mapping[str, str], receive, held: list[int]) -> bytes | HttpResponse:
         limit = self.limits.max_body_bytes
         deadline = time.monotonic() + self.limits.body_timeout_s
         try:
@@ -120,6 +142,10 @@ class AsgiAdapter:
                 if more and received <= OVERSIZE_DRAIN_FACTOR * limit:
                     await _discard_body(receive, deadline, OVERSIZE_DRAIN_FACTOR * limit - received)
                 return error_response(413, f"request body is over the limit of {limit} bytes")
+            if self.buffered_bytes + len(chunk) > self.limits.max_buffered_bytes:
+                return error_response(503, "the server holds too many request bodies right now; retry later")
+            self.buffered_bytes += len(chunk)
+            held[0] += len(chunk)
             chunks.append(chunk)
             more = message.get("more_body", False)
         if length is not None and received != length:
@@ -171,13 +197,3 @@ def _run_after(after: Callable[[], None], method: str, path: str) -> None:
         after()
     except Exception:  # noqa: BLE001 - bookkeeping never breaks serving
         log.exception("after-response work failed for %s %s", method, path)
-
-
-async def _lifespan(receive, send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

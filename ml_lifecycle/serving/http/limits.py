@@ -9,7 +9,9 @@ are complete, after a slow client has held its connection as long as it liked).
 - a request's headers must be complete within `header_timeout_s` of its first byte, or of the
   connection opening: otherwise 408 and the connection is closed (a client that trickles its
   headers, or connects and sends nothing, holds nothing for good). Idle keep-alive connections
-  are uvicorn's `timeout_keep_alive`.
+  are uvicorn's `timeout_keep_alive`;
+- a request line and headers longer than `max_header_bytes` get 431 and the connection is
+  closed (httptools would buffer a header of any length until it is complete).
 
 Bodies are the ASGI layer's (`asgi.py`): `declared_length` refuses a Content-Length over the
 limit before anything is read.
@@ -27,6 +29,9 @@ from ml_lifecycle.serving.protocol.errors import ApiError
 
 _REFUSED = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n"
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
+)
 
 
 class BodyTooLargeError(ApiError):
@@ -56,11 +61,32 @@ def _answer(head: bytes, message: str) -> bytes:
     return head + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
 
 
-def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a connection limit and a header timeout."""
+def guarded_protocol(
+    max_connections: int, header_timeout_s: float, max_header_bytes: int
+) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with a connection limit, a header timeout and a header size."""
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        # Bytes received while a request's headers were incomplete; a refused connection reads no more.
+        _header_bytes = 0
+        _refused = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            super().data_received(data)
+            # Still waiting for headers after this chunk: all of it was request line and headers
+            # (a chunk that completes them may carry body bytes, which are not counted).
+            if self._header_timer is not None and not self.transport.is_closing():
+                self._header_bytes += len(data)
+                if self._header_bytes > max_header_bytes:
+                    self._refused = True
+                    self._disarm_header_timer()
+                    self.transport.write(
+                        _answer(_TOO_LARGE, f"request line and headers over {max_header_bytes} bytes")
+                    )
+                    self.transport.close()
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -80,6 +106,9 @@ def guarded_protocol(max_connections: int, header_timeout_s: float) -> type[Http
 
         def on_headers_complete(self) -> None:
             self._disarm_header_timer()
+            self._header_bytes = 0
+            if self._refused:
+                return
             super().on_headers_complete()
 
         def _arm_header_timer(self) -> None:

@@ -1,10 +1,9 @@
 """A bound socket served by uvicorn (httptools + uvloop) with the request limits of `limits.py`.
 
-`bind` makes the listening socket; a `Listener` runs one uvicorn server on it, on the calling
-thread (`run`, a worker process's main thread: uvicorn then owns SIGINT and SIGTERM and drains
-on them) or on a background thread (`start`, the in-process server the tests and the
-single-worker server use). Several worker processes may each run a Listener on the same
-socket: the kernel spreads the connections.
+`bind` makes the listening socket; a `Listener` runs one uvicorn server on it on a background
+thread (`start`); `stop` stops accepting and drains. The process's own signal handling decides
+when (`workers.py`). Several worker processes may each run a Listener on the same socket: the
+kernel spreads the connections.
 """
 
 from __future__ import annotations
@@ -55,7 +54,9 @@ class Listener:
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app,
-                http=guarded_protocol(config.max_connections, config.header_timeout_seconds),
+                http=guarded_protocol(
+                    config.max_connections, config.header_timeout_seconds, config.max_header_bytes
+                ),
                 loop="uvloop",
                 lifespan="off",
                 access_log=False,
@@ -73,7 +74,7 @@ class Listener:
         return socket_url(self.sock)
 
     def run(self) -> None:
-        """Serves on this thread until SIGINT/SIGTERM (main thread) or `stop()`, then drains."""
+        """Serves on this thread until `stop()`, then drains."""
         self.server.run(sockets=[self.sock])
 
     def start(self, timeout_s: float = 30.0) -> Listener:

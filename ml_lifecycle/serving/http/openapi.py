@@ -14,6 +14,7 @@ from typing import Literal
 
 import orjson
 
+from ml_lifecycle.base.contracts import ServerPath
 from ml_lifecycle.serving.http.api import HttpResponse
 
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
@@ -98,7 +99,7 @@ def _serving_paths() -> dict:
                     "responses": _answers({"type": "object", "properties": answer}, 400, 404, 408, 413, 503),
                 }
             }
-    paths["/monitoring/prometheus/metrics"] = {
+    paths[ServerPath.METRICS.value] = {
         "get": {
             "summary": "Prometheus text exposition of every worker's metrics, aggregated",
             "responses": {
@@ -106,7 +107,7 @@ def _serving_paths() -> dict:
             },
         }
     }
-    paths["/v1/alerts"] = {
+    paths[ServerPath.ALERTS.value] = {
         "get": {
             "summary": "The configured alerts that are firing",
             "responses": _answers({"type": "object", "required": ["alerts"]}),
@@ -116,7 +117,7 @@ def _serving_paths() -> dict:
 
 
 def _admin_paths() -> dict:
-    path = "/v1/admin/models/{model_name}/rollout"
+    path = ServerPath.ADMIN_ROLLOUT.value.format(model="{model_name}")
     state = {"type": "object", "required": ["model", "state", "labels", "available"]}
     return {
         path: {
@@ -158,7 +159,7 @@ def _admin_paths() -> dict:
 
 def _document_paths(kind: Literal["serving", "admin"]) -> dict:
     paths = _serving_paths() if kind == "serving" else _admin_paths()
-    paths["/openapi.json"] = {
+    paths[ServerPath.OPENAPI.value] = {
         "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
     }
     return paths
@@ -179,4 +180,4 @@ def openapi_document(kind: Literal["serving", "admin"]) -> bytes:
 
 def openapi_route(kind: Literal["serving", "admin"]) -> dict[tuple[str, str], Callable[[], HttpResponse]]:
     """The `(GET, /openapi.json)` route for `AsgiAdapter.extra_routes`."""
-    return {("GET", "/openapi.json"): lambda: HttpResponse(200, openapi_document(kind))}
+    return {("GET", ServerPath.OPENAPI.value): lambda: HttpResponse(200, openapi_document(kind))}

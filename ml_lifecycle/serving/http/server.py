@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ml_lifecycle.base.contracts import ServerHeader
 from ml_lifecycle.config.serving import ServingConfig
 from ml_lifecycle.serving.http.admin import AdminApi
 from ml_lifecycle.serving.http.api import ServedModel, ServingApi, ServingServices
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 # Threads running requests' API calls and their bookkeeping, per process. Model calls release the
 # GIL, so more threads than cores keep the batcher fed; past that they only queue.
 API_THREADS = 16
-OUTER_DEADLINE_MARGIN_S = 1.0
+# Threads running the work after responses (metrics, log and review queue submits).
+BOOKKEEPING_THREADS = 2
 
 
 class ModelServer:
@@ -73,7 +75,7 @@ class ModelServer:
             services,
             predictor=self.batcher.predict if self.batcher else direct_predictor,
             routing_key_header=config.rollout.routing_key_header,
-            response_headers=None if worker is None else {"X-Worker": str(worker)},
+            response_headers=None if worker is None else {ServerHeader.WORKER.value: str(worker)},
         )
         services.process_counters = self.process_counters
         self.admin = AdminApi(models, admin_token, on_change=self._pin)
@@ -86,6 +88,7 @@ class ModelServer:
         services.shadow = self.shadow_worker.submit
         self._host, self._port = host, port
         self._executor = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
+        self._after_executor = ThreadPoolExecutor(BOOKKEEPING_THREADS, thread_name_prefix="bookkeeping")
         self._listeners: list[Listener] = []
         self._watcher: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -103,14 +106,10 @@ class ModelServer:
         the admin listener (serving.admin.host/port)."""
         self.load_models()
         self.shadow_worker.start()
-        limits = RequestLimits(
-            self.config.max_body_bytes,
-            self.config.body_timeout_seconds,
-            # The batcher's own deadline (request_timeout_ms) answers first, naming the model;
-            # this one catches what no batcher guards (a direct model call, the bookkeeping).
-            self.config.request_timeout_ms / 1000.0 + OUTER_DEADLINE_MARGIN_S,
+        limits = RequestLimits.of(self.config)
+        serving_app = AsgiAdapter(
+            self.api, limits, self._executor, openapi_route("serving"), after_executor=self._after_executor
         )
-        serving_app = AsgiAdapter(self.api, limits, self._executor, openapi_route("serving"))
         self._listeners = [
             Listener(serving_app, sock or bind(self._host, self._port), self.config, "http").start()
         ]
@@ -143,13 +142,16 @@ class ModelServer:
         self._stopping.set()
         for listener in self._listeners:
             listener.stop(self.config.drain_seconds + 5)
-        self._executor.shutdown(wait=True)
+        # Requests have drained; a thread still in a model call is stuck and is not waited for
+        # (the process exits without joining it).
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._after_executor.shutdown(wait=True)
         if self._watcher is not None:
             self._watcher.join(10)
-        self.shadow_worker.stop()
+        self.shadow_worker.stop(timeout=min(5.0, self.config.drain_seconds))
         self.publish_metrics()
         if self.services.prediction_log is not None:
-            self.services.prediction_log.close()
+            self.services.prediction_log.close(timeout=self.config.drain_seconds)
         if self.services.review_queue is not None:
             self.services.review_queue.close()
 
@@ -190,10 +192,12 @@ class ModelServer:
             if state is None:
                 continue
             served.repository.pin(state.versions() | served.router.state.versions())
-            served.repository.poll(wait_for_stable_files=False)
-            served.router.adopt(state, served.repository.available())
+            # Files still being copied are not loaded yet: the state is offered again next tick.
+            served.repository.poll(wait_for_stable_files=True)
+            adopted = served.router.adopt(state, served.repository.available())
             self._pin(served)
-            log.info("model %s: following rollout state %s", served.name, served.router.state)
+            if adopted is not None:
+                log.info("model %s: following rollout state %s", served.name, adopted)
 
     def _watch(self) -> None:
         config = self.config

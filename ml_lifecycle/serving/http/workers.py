@@ -14,9 +14,10 @@ admin listener itself:
   whichever worker answers a scrape merges them all.
 - logs: each worker writes its own prediction-log files (the file name has its pid); the review
   queue is one SQLite database in WAL mode, safe for several writers.
-- SIGTERM or Ctrl-C: the admin listener stops, each worker drains (stops accepting, finishes
-  in-flight requests within `serving.drain_seconds`, flushes its logs) and exits; a worker that
-  outlives the drain is killed. A worker that dies while serving is restarted.
+- SIGTERM or Ctrl-C: the serving socket closes, the admin listener stops, each worker drains
+  (finishes in-flight requests within `serving.drain_seconds`, flushes its logs) and exits 0; a
+  worker that outlives the drain is killed. A worker that dies while serving (any other exit
+  code) is restarted. Workers drain too when the supervisor is killed outright.
 """
 
 from __future__ import annotations
@@ -51,13 +52,33 @@ WORKER_START_TIMEOUT_S = 600.0
 EXCHANGE_DIRECTORY = "metrics"
 
 
-def wait_for_stop_signal() -> None:
-    """Blocks until SIGTERM or SIGINT (main thread)."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
+class StopSignal:
+    """SIGTERM or SIGINT, caught from the moment it is installed (before anything starts). The
+    first one asks for a drain; a second SIGINT (Ctrl-C again) interrupts it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    @classmethod
+    def install(cls) -> StopSignal:
+        stop = cls()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop._received)
+        return stop
+
+    def _received(self, sig: int, _frame) -> None:
+        self.event.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, parent_alive: Callable[[], bool] | None = None) -> None:
+        """Blocks until a signal (or until `parent_alive()` turns False)."""
+        while not self.event.wait(0.5):
+            if parent_alive is not None and not parent_alive():
+                log.error("the supervisor process is gone: draining")
+                return
 
 
 def serve(
@@ -65,25 +86,24 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     on_ready: Callable[[str, str | None, int], None] | None = None,
-    wait: Callable[[], None] = wait_for_stop_signal,
 ) -> int:
-    """Serves until `wait` returns (a signal); `on_ready(url, admin_url, workers)` once every
-    worker answers."""
+    """Serves until SIGTERM or SIGINT; `on_ready(url, admin_url, workers)` once every worker answers."""
     check_startup(config)
+    stop = StopSignal.install()
     workers = config.serving.resolve_workers()
     if workers == 1:
         server = build_server(config, host, port).start()
         try:
-            if on_ready is not None:
+            if on_ready is not None and not stop.is_set():
                 on_ready(server.url, server.admin_url, 1)
-            wait()
+            stop.wait()
         finally:
             server.stop()
         return 0
-    with Supervisor(config, workers, host, port) as supervisor:
-        if on_ready is not None:
+    with Supervisor(config, workers, host, port, stop.event) as supervisor:
+        if on_ready is not None and not stop.is_set():
             on_ready(supervisor.url, supervisor.admin_url, workers)
-        wait()
+        stop.wait()
     return 0
 
 
@@ -117,8 +137,18 @@ class WorkerStartError(LifecycleError, RuntimeError):
 class Supervisor:
     """The serving socket, the admin listener and the worker processes (see the module doc)."""
 
-    def __init__(self, config: PipelineConfig, workers: int, host: str | None, port: int | None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        workers: int,
+        host: str | None,
+        port: int | None,
+        stop_requested: threading.Event | None = None,
+    ) -> None:
         self.config = config
+        # Set by a signal: stop waiting for workers to start.
+        self._stop_requested = stop_requested or threading.Event()
+        self._spawn_lock = threading.Lock()
         self.workers = workers
         serving = config.serving
         self._sock = bind(host or serving.host, serving.port if port is None else port)
@@ -137,7 +167,7 @@ class Supervisor:
             dict(serving.version_labels),
         )
         target.sync()
-        limits = RequestLimits(serving.max_body_bytes, serving.body_timeout_seconds, 30.0)
+        limits = RequestLimits.of(serving)
         self._admin_app = AsgiAdapter(
             AdminApi({name: target}, admin_token(serving, os.environ)),
             limits,
@@ -159,6 +189,8 @@ class Supervisor:
         deadline = time.monotonic() + WORKER_START_TIMEOUT_S
         for index, ready in enumerate(self._ready):
             while not ready.wait(0.5):
+                if self._stop_requested.is_set():
+                    return self
                 process = self._processes[index]
                 if process is None or not process.is_alive() or time.monotonic() > deadline:
                     self.__exit__(None, None, None)
@@ -175,7 +207,13 @@ class Supervisor:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._stopping.set()
+        with self._spawn_lock:
+            self._stopping.set()
+        if self._monitor is not None:
+            self._monitor.join(5)
+        # Closed first: new connections are refused at once instead of queueing on a socket no
+        # worker accepts on once they drain.
+        self._sock.close()
         if self._admin is not None:
             self._admin.stop(10)
         for process in self._processes:
@@ -191,7 +229,6 @@ class Supervisor:
                 process.kill()
                 process.join(5)
         self._executor.shutdown(wait=True)
-        self._sock.close()
 
     def _spawn(self, index: int) -> None:
         self._ready[index].clear()
@@ -214,12 +251,11 @@ class Supervisor:
             for index, process in enumerate(self._processes):
                 # Exit code 0 is a worker that drained on a signal (Ctrl-C reaches the whole
                 # process group): the supervisor is stopping too. Anything else died serving.
-                if (
-                    process is not None
-                    and not process.is_alive()
-                    and process.exitcode != 0
-                    and not self._stopping.is_set()
-                ):
+                if process is None or process.is_alive() or process.exitcode == 0:
+                    continue
+                with self._spawn_lock:  # never spawns once __exit__ has begun
+                    if self._stopping.is_set():
+                        return
                     log.error("serving worker %d exited (code %s): restarting it", index, process.exitcode)
                     self._spawn(index)
 
@@ -228,6 +264,8 @@ def worker_main(config_json: str, sock, index: int, exchange_dir: str, ready) ->
     """One worker process: load, serve on the shared socket, drain on SIGTERM."""
     from ml_lifecycle.serving.observability.exchange import MetricsExchange
 
+    # Before anything loads: a SIGTERM while the models load drains right after.
+    stop = StopSignal.install()
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s worker-{index} %(levelname)s %(name)s: %(message)s"
     )
@@ -252,12 +290,15 @@ def worker_main(config_json: str, sock, index: int, exchange_dir: str, ready) ->
         services_hook=add_exchange,
         publish_metrics=lambda: exchange[0].publish() if exchange else None,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     server.start(sock=sock, with_admin=False)
     ready.set()
-    while not stop.wait(0.5):
-        pass
+    # A supervisor killed outright (kill -9, OOM) must not leave its workers holding the port.
+    parent = multiprocessing.parent_process()
+    stop.wait(parent_alive=None if parent is None else parent.is_alive)
     server.stop()
-    sys.exit(0)
+    # Everything is flushed: exit without joining a thread stuck in a model call, and without
+    # TensorFlow's teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(0)

@@ -261,6 +261,10 @@ def logged_prediction(
     if examples_record:
         results = classification_results(answer) if method == Method.CLASSIFY else regression_results(answer)
         logged_outputs = {RESULT_KEY: results}
+    elif answer is None and privacy is not None:
+        # A signature that does not score (transform_features) answers with transformed inputs,
+        # which invert back to the values the policy keeps out (a z-score, a vocabulary index).
+        logged_outputs = {}
     else:
         # The arrays themselves: the writer thread turns them into TensorProtos at numpy speed.
         logged_outputs = dict(outputs)

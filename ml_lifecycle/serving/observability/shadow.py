@@ -24,6 +24,7 @@ Never touches a response.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -151,13 +152,21 @@ class ShadowWorker:
             self.counts[outcome] += 1
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Runs what is queued for at most `timeout` seconds, then returns (never blocks on a
+        full queue: the thread also stops once it finds the queue empty)."""
         self._stopping.set()
-        self._queue.put(None)
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
         self._thread.join(timeout)
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return
+                continue
             if item is None:
                 self._queue.task_done()
                 return

@@ -95,10 +95,38 @@ def test_a_follower_worker_loads_a_version_the_state_names_before_routing_to_it(
     assert follower.models["taxi"].repository.available() == [3]
     # The admin listener (elsewhere) sets version 1 stable.
     Router("taxi", state_file).apply(RolloutAction("stable", version=1), {1, 2, 3})
-    follower.follow_rollout_state()
     served = follower.models["taxi"]
+    # First pass: version 1's files are seen for the first time (they might still be copying),
+    # so it is not loaded yet and the follower keeps routing on the state it has.
+    follower.follow_rollout_state()
+    assert served.router.state.stable == 3
+    # Next pass: the files have not changed, version 1 loads, the state is adopted.
+    follower.follow_rollout_state()
     assert served.router.state.stable == 1 and served.router.state.previous_stable == 3
     assert 1 in served.repository.available()
-    # Nothing changed since: a second pass does nothing.
+    # Nothing changed since: another pass does nothing.
     follower.follow_rollout_state()
     assert served.router.state.stable == 1
+
+
+def test_a_follower_keeps_its_state_when_the_new_stable_version_fails_to_load(tmp_path):
+    for version in (1, 2):
+        (tmp_path / "taxi" / str(version)).mkdir(parents=True)
+        (tmp_path / "taxi" / str(version) / "saved_model.pb").write_bytes(b"x")
+    state_file = tmp_path / "state" / "taxi.json"
+    follower = _server(tmp_path, state_file, leader=False, num_versions=1)
+    follower.load_models()
+
+    def broken_one(name, version, path):
+        if version == 1:
+            raise ValueError("file is too short to be an sstable")
+        return version
+
+    follower.models["taxi"].repository.loader = broken_one
+    Router("taxi", state_file).apply(RolloutAction("stable", version=1), {1, 2})
+    for _ in range(3):
+        follower.follow_rollout_state()
+    served = follower.models["taxi"]
+    # Still serving version 2: adopting would have left no stable version (every request a 503).
+    assert served.router.state.stable == 2
+    assert served.repository.available() == [2]

@@ -370,10 +370,10 @@ def test_metrics_and_alerts_routes(served):
         def evaluate_alerts(self):
             return []
 
-    api = ServingApi({"taxi": served}, ServingServices(monitor=Monitor()), extra_metrics=lambda: "extra 2\n")
+    api = ServingApi({"taxi": served}, ServingServices(monitor=Monitor()))
     response = api.handle("GET", "/monitoring/prometheus/metrics", {}, b"")
     assert response.status == 200 and response.content_type.startswith("text/plain")
-    assert response.body.decode() == "lifecycle_serving_requests_total 1\nextra 2\n"
+    assert response.body.decode() == "lifecycle_serving_requests_total 1\n"
     assert call(api, "GET", "/v1/alerts") == (200, {"alerts": []})
 
 

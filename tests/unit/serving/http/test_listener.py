@@ -24,6 +24,8 @@ LIMITS = ServingConfig(
     body_timeout_seconds=0.5,
     max_connections=3,
     request_timeout_ms=300,
+    max_header_bytes=2048,
+    max_buffered_body_bytes=1500,
 )
 
 
@@ -51,7 +53,10 @@ def listener():
     api = EchoApi()
     executor = ThreadPoolExecutor(4)
     limits = RequestLimits(
-        LIMITS.max_body_bytes, LIMITS.body_timeout_seconds, LIMITS.request_timeout_ms / 1000
+        LIMITS.max_body_bytes,
+        LIMITS.body_timeout_seconds,
+        LIMITS.request_timeout_ms / 1000,
+        LIMITS.max_buffered_body_bytes,
     )
     app = AsgiAdapter(api, limits, executor, openapi_route("serving"))
     running = Listener(app, bind("127.0.0.1", 0), LIMITS).start()
@@ -137,9 +142,7 @@ def test_a_stalled_body_gets_408(listener):
 
 @pytest.mark.parametrize("length", ["\u00b2", "-3", "ten", "12, 13"])
 def test_an_invalid_content_length_is_a_400(listener, length):
-    answer = _request(
-        listener, f"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nxx".encode()
-    )
+    answer = _request(listener, f"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nxx".encode())
     assert _status(answer) == 400
     assert listener.api.bodies == []
 
@@ -216,3 +219,33 @@ def test_a_moderately_oversized_body_is_drained_so_the_client_reads_the_413(list
         answer = _read_all(connection)
     assert _status(answer) == 413 and b"3500 bytes is over the limit of 1000 bytes" in answer
     assert listener.api.bodies == []
+
+
+@pytest.mark.parametrize("where", ["url", "header"])
+def test_headers_over_the_size_limit_get_431_and_are_closed(listener, where):
+    with _connect(listener) as connection:
+        if where == "url":
+            connection.sendall(b"GET /" + b"a" * 4000)
+        else:
+            connection.sendall(b"POST /p HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 4000)
+        answer = _read_all(connection)
+    assert _status(answer) == 431 and b"over 2048 bytes" in answer
+    # Headers plus a body in one write are not headers over the limit.
+    assert _status(_request(listener, _post("/p", b"c" * 900))) == 200
+
+
+def test_bodies_held_at_once_are_bounded_across_connections(listener):
+    slow = _connect(listener)
+    try:
+        slow.sendall(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"s" * 900)
+        time.sleep(0.1)
+        # 900 bytes held for the slow client: another 700 would pass the 1,500 in flight.
+        answer = _request(listener, _post("/p", b"t" * 700))
+        assert _status(answer) == 503 and b"too many request bodies" in answer
+        slow.sendall(b"s" * 100)
+        first = slow.recv(65536)
+        assert _status(first) == 200 and b'"length":1000' in first
+    finally:
+        slow.close()
+    # Released once answered.
+    assert _status(_request(listener, _post("/p", b"t" * 700))) == 200
