@@ -88,6 +88,15 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
     )
     config_file = work / "lifecycle.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(by_alias=True, mode="json")))
+    process, urls, output = _start(config_file)
+    yield process, urls, config, config_file, versions, output
+    if process.poll() is None:
+        process.kill()
+        process.wait(30)
+
+
+def _start(config_file: Path):
+    """`lifecycle serve` from `config_file`, once it says where it serves: (process, urls, output)."""
     process = subprocess.Popen(
         [LIFECYCLE, "--config", str(config_file), "serve"],
         stdout=subprocess.PIPE,
@@ -110,10 +119,7 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
     assert "admin" in urls, "".join(output)
     # Keep draining the server's output so it never blocks on a full pipe.
     threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
-    yield process, urls, config, config_file, versions, output
-    if process.poll() is None:
-        process.kill()
-        process.wait(30)
+    return process, urls, output
 
 
 def _answering(url: str, rows: list[dict], attempts: int) -> dict[str, set[str]]:
@@ -229,3 +235,33 @@ def test_sigterm_under_load_drains_and_flushes_the_logs(served):
     assert statuses and set(statuses) == {200}
     logged = sum(1 for _ in read_prediction_logs(log_dir)) - logged_before
     assert logged == len(statuses)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not exited (an orphan's zombie waits for init to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_drain_and_free_the_port_when_the_supervisor_is_killed(served):
+    _, _, config, config_file, *_ = served
+    process, urls, output = _start(config_file)
+    children = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    # The spawned workers (and multiprocessing's resource tracker, which ends with them).
+    workers = [int(pid) for pid in children]
+    assert len(workers) >= 2, children
+    status, _, _ = _request(urls["serving"], "GET", "/v1/models/taxi")
+    assert status == 200
+    process.kill()  # kill -9: no drain, no SIGTERM to the workers
+    process.wait(10)
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(pid) for pid in workers), "".join(output[-20:])
+    with pytest.raises(OSError):
+        _request(urls["serving"], "GET", "/v1/models/taxi")
