@@ -10,22 +10,19 @@ are the conventions followed here.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
-import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ml_lifecycle.base.atomic_file import write_atomically
 from ml_lifecycle.base.errors import LifecycleError
+from ml_lifecycle.serving.state_file import SharedStateFile
 
 log = logging.getLogger(__name__)
 
@@ -248,20 +245,20 @@ class Router:
     """Holds one model's rollout state; changes are validated, persisted, then swapped in.
 
     Several processes may share one state file (the workers of one server, and the admin
-    listener). Every change is a read-modify-write of the file under an exclusive `flock`, so a
-    change is applied to the newest persisted state and none is lost; the other processes follow
-    the file (`persisted_change`, then `adopt` once the versions it names are loaded).
-    `writes_state=False` (a follower) never writes the file, not even when starting.
+    listener). Every change is a read-modify-write of the file under its lock
+    (`state_file.SharedStateFile`), so a change is applied to the newest persisted state and none
+    is lost; the other processes follow the file (`persisted_change`, then `adopt` once the
+    versions it names are loaded). `writes_state=False` (a follower) never writes the file, not
+    even when starting.
     """
 
     def __init__(self, model_name: str, state_file: Path | None, *, writes_state: bool = True) -> None:
         self.model_name = model_name
         self.state_file = state_file
         self.writes_state = writes_state
+        self._file = SharedStateFile(state_file)
         self._state = RolloutState()
         self._lock = threading.Lock()
-        # (mtime_ns, size, inode) of the state file when last read or written here.
-        self._seen: tuple[int, int, int] | None = None
         # The last persisted state refused by `adopt` (logged once).
         self._refused: RolloutState | None = None
 
@@ -273,59 +270,58 @@ class Router:
         """Restores the persisted state; versions no longer available are dropped from it, and a
         missing stable falls back to the newest available version."""
         available = set(available)
-        with self._lock, self._file_lock():
-            state = self.read_persisted() or RolloutState()
-            state = _drop_unavailable(state, available)
+        with self._lock, self._file.lock():
+            state = _drop_unavailable(self.read_persisted() or RolloutState(), available)
             if state.stable is None and available:
                 state = dataclasses.replace(state, stable=max(available))
             self._state = state
             if self.writes_state:
-                self._persist(state)
+                self._file.write(state.to_json())
         return state
 
     def apply(self, action: RolloutAction, available: Iterable[int]) -> RolloutState:
         """Applies `action` to the newest persisted state (another process may have changed it)."""
-        with self._lock, self._file_lock():
-            state = apply_action(self._current(), action, available)
-            state = dataclasses.replace(state, updated_s=time.time())
-            self._persist(state)
-            self._state = state
-        log.info("model %s rollout %s -> %s", self.model_name, action, state)
-        return state
+        return self._change(lambda _current: action, available)
 
     def on_new_version(
         self, version: int, policy: str, canary_fraction: float, available: Iterable[int]
     ) -> None:
         """A newly pushed version is AVAILABLE: act as `serving.rollout.on_new_version` says."""
-        with self._lock, self._file_lock():
-            state = self._current()
-            if state.stable is None or policy == "serve":
-                action = RolloutAction("stable", version=version)
-            elif policy == "canary":
-                action = RolloutAction("canary", version=version, fraction=canary_fraction)
-            elif policy == "shadow":
-                action = RolloutAction("shadow", version=version)
-            else:
-                return
-            try:
-                state = dataclasses.replace(apply_action(state, action, available), updated_s=time.time())
-            except RolloutError as error:
-                log.warning("model %s: new version %d not rolled out: %s", self.model_name, version, error)
-                return
-            self._persist(state)
+
+        def action_for(current: RolloutState) -> RolloutAction | None:
+            if current.stable is None or policy == "serve":
+                return RolloutAction("stable", version=version)
+            if policy == "canary":
+                return RolloutAction("canary", version=version, fraction=canary_fraction)
+            if policy == "shadow":
+                return RolloutAction("shadow", version=version)
+            return None
+
+        try:
+            self._change(action_for, available)
+        except RolloutError as error:
+            log.warning("model %s: new version %d not rolled out: %s", self.model_name, version, error)
+
+    def _change(
+        self, action_for: Callable[[RolloutState], RolloutAction | None], available: Iterable[int]
+    ) -> RolloutState:
+        """The locked read-modify-write: the action is chosen against the newest persisted state."""
+        with self._lock, self._file.lock():
+            current = self.read_persisted() or self._state
+            action = action_for(current)
+            if action is None:
+                return current
+            state = dataclasses.replace(apply_action(current, action, available), updated_s=time.time())
+            self._file.write(state.to_json())
             self._state = state
-        log.info("model %s: new version %d -> %s", self.model_name, version, state)
+        log.info("model %s rollout %s -> %s", self.model_name, action, state)
+        return state
 
     # -- following the file ---------------------------------------------------------------------
 
     def persisted_change(self) -> RolloutState | None:
         """The persisted state if the file changed since this router last read or wrote it."""
-        if self.state_file is None:
-            return None
-        seen = _stamp(self.state_file)
-        if seen is None or seen == self._seen:
-            return None
-        return self.read_persisted()
+        return self.read_persisted() if self._file.changed() else None
 
     def adopt(self, state: RolloutState, available: Iterable[int]) -> RolloutState | None:
         """Routes on a persisted state from now on, minus versions that are not available here.
@@ -340,7 +336,8 @@ class Router:
                     state.stable,
                     self._state,
                 )
-            self._refused, self._seen = state, None
+            self._refused = state
+            self._file.forget()
             return None
         adopted = _drop_unavailable(state, available)
         if adopted != state:
@@ -349,46 +346,14 @@ class Router:
         return adopted
 
     def read_persisted(self) -> RolloutState | None:
-        if self.state_file is None or not self.state_file.exists():
+        data = self._file.read()
+        if data is None:
             return None
         try:
-            stamp = _stamp(self.state_file)
-            state = RolloutState.from_json(json.loads(self.state_file.read_text()))
-        except (OSError, ValueError, TypeError) as error:
-            log.error("ignoring unreadable rollout state %s: %s", self.state_file, error)
+            return RolloutState.from_json(data)
+        except TypeError as error:
+            log.error("ignoring rollout state %s: %s", self.state_file, error)
             return None
-        self._seen = stamp
-        return state
-
-    def _current(self) -> RolloutState:
-        return self.read_persisted() or self._state
-
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        if self.state_file is None:
-            yield
-            return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.state_file.with_suffix(".lock"), "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _persist(self, state: RolloutState) -> None:
-        if self.state_file is None:
-            return
-        write_atomically(self.state_file, json.dumps(state.to_json(), indent=1))
-        self._seen = _stamp(self.state_file)
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 def _drop_unavailable(state: RolloutState, available: set[int]) -> RolloutState:
