@@ -15,7 +15,14 @@ import math
 from dataclasses import dataclass
 
 
-class ComponentId(str, enum.Enum):
+class NamedValue(str, enum.Enum):
+    """A name that is its own text: `str()` and f-strings give the value, not `Class.MEMBER`."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ComponentId(NamedValue):
     """Stable TFX node ids: MLMD contexts, caching and every report key on them, in DAG order."""
 
     EXAMPLE_GEN = "example_gen"
@@ -35,46 +42,34 @@ class ComponentId(str, enum.Enum):
     MODEL_CHECK = "model_check"
     PUSHER = "pusher"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 # Every node of `create_pipeline`, in DAG order (the run summary and reports list them so).
 COMPONENT_IDS: tuple[str, ...] = tuple(c.value for c in ComponentId)
 
 
-class DriftVerdict(str, enum.Enum):
+class DriftVerdict(NamedValue):
     """The `verdict` property of a DriftReport."""
 
     NO_BASELINE = "no_baseline"  # the first span: nothing to compare against
     OK = "ok"
     DRIFT = "drift"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ConceptVerdict(str, enum.Enum):
+class ConceptVerdict(NamedValue):
     """The `verdict` property of a ConceptDriftReport."""
 
     NO_PUSHED_MODEL = "no_pushed_model"
     OK = "ok"
     CONCEPT_DRIFT = "concept_drift"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Task(str, enum.Enum):
+class Task(NamedValue):
     """`label.task` of a dataset: what the model predicts, and so its head, loss, metrics, the
     server's routes and the review rule."""
 
     BINARY = "binary"  # a 0/1 label; one sigmoid score, the probability of 1
     MULTICLASS = "multiclass"  # one of K classes (strings or integers); K softmax scores
     REGRESSION = "regression"  # a number; one linear output
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # TFMA's names (as written in an evaluation) of the metrics shown first for each task: the run
@@ -220,7 +215,7 @@ def decode_feature_scores(text: str | None) -> dict[str, FeatureScore]:
     return scores
 
 
-class ServerPath(str, enum.Enum):
+class ServerPath(NamedValue):
     """Model server routes beyond TF Serving's `/v1/models/...` (the server, the CLI, benchmarks)."""
 
     METRICS = "/monitoring/prometheus/metrics"
@@ -229,16 +224,10 @@ class ServerPath(str, enum.Enum):
     # On the admin listener; `{model}` is the model name.
     ADMIN_ROLLOUT = "/v1/admin/models/{model}/rollout"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ServerHeader(str, enum.Enum):
+class ServerHeader(NamedValue):
     """Headers the model server adds to its answers (TF Serving's body has no version)."""
 
     MODEL_VERSION = "X-Model-Version"
     ROUTE = "X-Route"
     WORKER = "X-Worker"
-
-    def __str__(self) -> str:
-        return self.value

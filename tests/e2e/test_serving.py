@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.e2e.serving_project import serving_project
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,12 +96,9 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
     from ml_lifecycle.serving.http.build import build_server
 
     work = tmp_path_factory.mktemp("serving-work")
+    # The version numbers the labels and rollouts below name: the first two pushed.
     source = taxi_config.serving_root_path / taxi_config.serving_model_name
     versions = sorted(int(p.name) for p in source.iterdir() if p.name.isdigit())[:2]
-    for version in versions:
-        shutil.copytree(
-            source / str(version), work / "serving" / taxi_config.serving_model_name / str(version)
-        )
     serving = ServingConfig(
         port=0,
         admin=AdminConfig(port=0),
@@ -112,14 +111,8 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
             alerts=[AlertRule(name="bad-requests", metric="client_error_rate", max=0.05, min_count=20)],
         ),
     )
-    config = taxi_config.model_copy(
-        update={
-            "work_dir": str(work),
-            "serving_root": str(work / "serving"),
-            "data_root": str(taxi_config.data_root_path),
-            "serving": serving,
-        }
-    )
+    config, copied = serving_project(taxi_config, work, serving)
+    assert copied == versions
     server = build_server(config).start()
     yield server, config, versions
     server.stop()

@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.e2e.serving_project import serving_project
 
 pytestmark = pytest.mark.e2e
 
@@ -64,12 +65,6 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
     from ml_lifecycle.config.serving import AdminConfig, RolloutConfig, ServingConfig
 
     work = tmp_path_factory.mktemp("serving-workers")
-    source = taxi_config.serving_root_path / taxi_config.serving_model_name
-    versions = sorted(int(p.name) for p in source.iterdir() if p.name.isdigit())[:2]
-    for version in versions:
-        shutil.copytree(
-            source / str(version), work / "serving" / taxi_config.serving_model_name / str(version)
-        )
     serving = ServingConfig(
         port=0,
         workers=2,
@@ -78,14 +73,7 @@ def served(taxi_config, two_span_runs, tmp_path_factory):
         drain_seconds=10,
         rollout=RolloutConfig(on_new_version="hold", state_poll_seconds=STATE_POLL_S),
     )
-    config = taxi_config.model_copy(
-        update={
-            "work_dir": str(work),
-            "serving_root": str(work / "serving"),
-            "data_root": str(taxi_config.data_root_path),
-            "serving": serving,
-        }
-    )
+    config, versions = serving_project(taxi_config, work, serving)
     config_file = work / "lifecycle.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(by_alias=True, mode="json")))
     process, urls, output = _start(config_file)

@@ -88,10 +88,9 @@ def serve(
     on_ready: Callable[[str, str | None, int], None] | None = None,
 ) -> int:
     """Serves until SIGTERM or SIGINT; `on_ready(url, admin_url, workers)` once every worker answers."""
-    check_startup(config)
     stop = StopSignal.install()
     workers = config.serving.resolve_workers()
-    if workers == 1:
+    if workers == 1:  # build_server makes the start-up checks itself
         server = build_server(config, host, port).start()
         try:
             if on_ready is not None and not stop.is_set():
@@ -100,6 +99,8 @@ def serve(
         finally:
             server.stop()
         return 0
+    # Before any worker is spawned, so a refusal is this command's error, not a worker's.
+    check_startup(config)
     with Supervisor(config, workers, host, port, stop.event) as supervisor:
         if on_ready is not None and not stop.is_set():
             on_ready(supervisor.url, supervisor.admin_url, workers)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import enum
-
-from ml_lifecycle.base.contracts import Task
+from ml_lifecycle.base.contracts import NamedValue, Task
 
 
-class Method(str, enum.Enum):
+class Method(NamedValue):
     """A model route's verb; also the prediction log's kind of record (`predict_log`, ...)."""
 
     PREDICT = "predict"  # the signature's outputs as they are
     CLASSIFY = "classify"  # every class with its score
     REGRESS = "regress"  # one value per example
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # TF Serving: regress on a classifier is an error, and classify on a regression model.

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.config.serving import HumanReviewConfig, VersionPolicyConfig
 from ml_lifecycle.serving.http.api import ServedModel, ServingApi, ServingServices
 from ml_lifecycle.serving.inference.codec import example_rows
 from ml_lifecycle.serving.inference.repository import ModelRepository
-from ml_lifecycle.serving.inference.signatures import InputSpec, SignatureInfo, column_inputs
+from ml_lifecycle.serving.inference.signatures import InputSpec
 from ml_lifecycle.serving.protocol.values import FeatureRules
 from ml_lifecycle.serving.router import Router
+from tests.unit.serving.fakes import SignaturesOnly
 
 RAW_INPUTS = {
     "fare": InputSpec("fare", np.dtype(np.float32)),
@@ -25,24 +25,12 @@ RAW_INPUTS = {
 }
 
 
-class FakeServable:
+class FakeServable(SignaturesOnly):
     """Scores a row as fare / 100 (+ an offset per version), through either signature."""
 
     def __init__(self, version: int, offset: float = 0.0) -> None:
-        self.version = version
+        super().__init__(RAW_INPUTS, version)
         self.offset = offset
-        self.signatures = {
-            "serving_raw": SignatureInfo("serving_raw", RAW_INPUTS, ["outputs"]),
-            "serving_default": SignatureInfo(
-                "serving_default", {"examples": InputSpec("examples", np.dtype(object))}, ["outputs"]
-            ),
-        }
-        # No model description: a binary classifier whose arguments are its columns (older pushes).
-        self.description = ModelDescription()
-        self.request_inputs = {
-            name: column_inputs(info, self.description) for name, info in self.signatures.items()
-        }
-        self.signature_def_json = {"serving_default": {"method_name": "tensorflow/serving/predict"}}
         self.calls: list[tuple[str, dict]] = []
 
     def run(self, signature, columns):

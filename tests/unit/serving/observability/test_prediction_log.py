@@ -6,7 +6,6 @@ from __future__ import annotations
 import calendar
 import logging
 import random
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from ml_lifecycle.serving.observability.prediction_log import (
     prediction_log_files,
     read_prediction_logs,
 )
+from tests.unit.serving.fakes import StalledWriter
 
 # 2026-01-01 00:00:00 UTC: records just before and after it land in different hour partitions.
 NEW_YEAR = float(calendar.timegm((2026, 1, 1, 0, 0, 0)))
@@ -158,22 +158,8 @@ def test_a_full_disk_loses_records_as_counted_errors(tmp_path):
     assert stats["errors"] == 2
 
 
-class _StalledWriter(PredictionLogWriter):
-    """A writer thread that blocks on its first record until the test lets it go."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    def _write(self, record: LoggedPrediction) -> None:
-        self.started.set()
-        self.release.wait(timeout=30)
-        super()._write(record)
-
-
 def test_a_full_queue_drops_and_counts_records_instead_of_blocking(tmp_path):
-    writer = _StalledWriter(_config(max_queue=2), tmp_path)
+    writer = StalledWriter(_config(max_queue=2), tmp_path)
     writer.submit(_record(NEW_YEAR))
     assert writer.started.wait(timeout=30)
     for second in range(1, 6):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import calendar
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ml_lifecycle.serving.observability.prediction_log import (
     PredictionLogWriter,
     read_prediction_logs,
 )
+from tests.unit.serving.fakes import StalledWriter
 
 # 2026-01-01 00:30 UTC; with one day of retention the cutoff is 2025-12-31 00:30.
 NOW = float(calendar.timegm((2026, 1, 1, 0, 30, 0)))
@@ -155,23 +155,9 @@ def test_a_partition_that_cannot_be_deleted_is_logged_once_and_kept(tmp_path, mo
     assert len([r for r in caplog.records if "expired partition" in r.getMessage()]) == 1
 
 
-class _StalledWriter(PredictionLogWriter):
-    """A writer thread that blocks on its first record until the test lets it go."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    def _write(self, record: LoggedPrediction) -> None:
-        self.started.set()
-        self.release.wait(timeout=30)
-        super()._write(record)
-
-
 def test_the_queue_is_bounded_in_bytes_dropping_never_blocking(tmp_path):
     bound = 4096
-    writer = _StalledWriter(PredictionLogConfig(max_queue=1000, max_queue_bytes=bound), tmp_path)
+    writer = StalledWriter(PredictionLogConfig(max_queue=1000, max_queue_bytes=bound), tmp_path)
     big = _record(NOW, inputs={"note": ["x" * 1000], "fare": [1.5]})
     size = estimated_bytes(big)
     assert 1000 < size < bound // 2

@@ -20,6 +20,7 @@ from ml_lifecycle.serving.observability.log_records import rows_from_prediction_
 from ml_lifecycle.serving.observability.privacy import FeaturePrivacy, feature_privacy
 from ml_lifecycle.serving.protocol.methods import Method
 from ml_lifecycle.serving.protocol.requests import DecodedRequest
+from tests.unit.serving.fakes import serialized_example
 
 KEY = b"unit-test-hmac-key-0193"
 POLICY = {"payment": "hash", "tips": "drop", "pickup": "hash"}
@@ -95,16 +96,7 @@ def test_columns_drop_hash_and_keep():
 
 
 def _example(**features) -> bytes:
-    example = example_pb2.Example()
-    for name, value in features.items():
-        feature = example.features.feature[name]
-        if isinstance(value, str):
-            feature.bytes_list.value.append(value.encode())
-        elif isinstance(value, int):
-            feature.int64_list.value.append(value)
-        else:
-            feature.float_list.value.append(value)
-    return example.SerializeToString()
+    return serialized_example(features)
 
 
 def test_examples_are_rewritten_hashes_matching_the_json_forms():

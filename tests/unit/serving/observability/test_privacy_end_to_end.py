@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tensorflow.core.example import example_pb2
 
-from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.config.serving import (
     HumanReviewConfig,
     PredictionLogConfig,
@@ -25,13 +23,14 @@ from ml_lifecycle.config.serving import (
 from ml_lifecycle.serving.http.api import ServedModel, ServingApi, ServingServices
 from ml_lifecycle.serving.inference.codec import example_rows
 from ml_lifecycle.serving.inference.repository import ModelRepository
-from ml_lifecycle.serving.inference.signatures import InputSpec, SignatureInfo, column_inputs
+from ml_lifecycle.serving.inference.signatures import InputSpec
 from ml_lifecycle.serving.observability.log_records import rows_from_prediction_logs
 from ml_lifecycle.serving.observability.prediction_log import PredictionLogWriter, read_prediction_logs
 from ml_lifecycle.serving.observability.privacy import feature_privacy
 from ml_lifecycle.serving.protocol.values import FeatureRules
 from ml_lifecycle.serving.review import ReviewQueue
 from ml_lifecycle.serving.router import RolloutAction, Router
+from tests.unit.serving.fakes import SignaturesOnly, serialized_example
 
 KEY_ENV = "E2E_PRIVACY_KEY"
 KEY = "e2e-hmac-key-5f3a9c"
@@ -61,22 +60,11 @@ ROW = {
 }
 
 
-class FakeServable:
+class FakeServable(SignaturesOnly):
     """Scores a row as fare / 100, through the raw signature or serialized tf.Examples."""
 
     def __init__(self, version: int) -> None:
-        self.version = version
-        self.signatures = {
-            "serving_raw": SignatureInfo("serving_raw", RAW_INPUTS, ["outputs"]),
-            "serving_default": SignatureInfo(
-                "serving_default", {"examples": InputSpec("examples", np.dtype(object))}, ["outputs"]
-            ),
-        }
-        self.description = ModelDescription()
-        self.request_inputs = {
-            name: column_inputs(info, self.description) for name, info in self.signatures.items()
-        }
-        self.signature_def_json = {"serving_default": {"method_name": "tensorflow/serving/predict"}}
+        super().__init__(RAW_INPUTS, version)
 
     def run(self, signature, columns):
         if signature == "serving_default":
@@ -87,14 +75,7 @@ class FakeServable:
 
 
 def _example_b64(row: dict) -> dict:
-    example = example_pb2.Example()
-    for name, value in row.items():
-        feature = example.features.feature[name]
-        if isinstance(value, str):
-            feature.bytes_list.value.append(value.encode())
-        else:
-            feature.float_list.value.append(value)
-    return {"b64": base64.b64encode(example.SerializeToString()).decode()}
+    return {"b64": base64.b64encode(serialized_example(row, ints_as_int64=False)).decode()}
 
 
 def _hmac(text: str) -> bytes:

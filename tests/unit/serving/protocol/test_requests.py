@@ -8,37 +8,19 @@ import base64
 import numpy as np
 import pytest
 
-from ml_lifecycle.base.model_description import ModelDescription
 from ml_lifecycle.config.serving import ServingConfig
-from ml_lifecycle.serving.inference.signatures import InputSpec, SignatureInfo, column_inputs
+from ml_lifecycle.serving.inference.signatures import InputSpec
 from ml_lifecycle.serving.protocol import requests, values
 from ml_lifecycle.serving.protocol.errors import ApiError
 from ml_lifecycle.serving.protocol.methods import Method
 from ml_lifecycle.serving.protocol.requests import decode_examples, decode_predict
 from ml_lifecycle.serving.protocol.values import FeatureRules
+from tests.unit.serving.fakes import SignaturesOnly
 
 RAW_INPUTS = {
     "fare": InputSpec("fare", np.dtype(np.float32)),
     "payment": InputSpec("payment", np.dtype(object)),
 }
-
-
-class FakeServable:
-    """The signatures a model version has, without a model: decoding runs nothing."""
-
-    version = 1
-
-    def __init__(self) -> None:
-        self.signatures = {
-            "serving_raw": SignatureInfo("serving_raw", RAW_INPUTS, ["outputs"]),
-            "serving_default": SignatureInfo(
-                "serving_default", {"examples": InputSpec("examples", np.dtype(object))}, ["outputs"]
-            ),
-        }
-        self.description = ModelDescription()
-        self.request_inputs = {
-            name: column_inputs(info, self.description) for name, info in self.signatures.items()
-        }
 
 
 ROW = {"fare": 10.0, "payment": "Cash"}
@@ -66,9 +48,9 @@ SHAPES = {
 def test_exactly_the_limit_passes_and_one_more_is_413_naming_both(shape):
     body, decode = SHAPES[shape]
     rules = FeatureRules(max_rows=7)
-    assert decode(body(7), FakeServable(), rules).rows == 7
+    assert decode(body(7), SignaturesOnly(RAW_INPUTS), rules).rows == 7
     with pytest.raises(ApiError) as refused:
-        decode(body(8), FakeServable(), rules)
+        decode(body(8), SignaturesOnly(RAW_INPUTS), rules)
     assert refused.value.status == 413
     assert (
         "8 rows, more than the 7 a request may carry (serving.max_rows_per_request)" in refused.value.message
@@ -107,7 +89,7 @@ def test_a_huge_request_is_refused_before_any_row_is_converted(shape, no_convers
     if "examples" in payload and "context" in payload:
         payload["examples"] = [_Untouchable(fare=1.0)] * 2_000_000
     with pytest.raises(ApiError, match="2000000 rows, more than the 10000") as refused:
-        decode(payload, FakeServable(), FeatureRules())
+        decode(payload, SignaturesOnly(RAW_INPUTS), FeatureRules())
     assert refused.value.status == 413
 
 
@@ -119,7 +101,7 @@ def test_the_converters_do_run_under_the_limit(shape, no_conversion):
     if "examples" in payload and "context" in payload:
         payload["examples"] = [_Untouchable(fare=1.0)] * 3
     with pytest.raises(AssertionError, match="were read|was converted"):
-        decode(payload, FakeServable(), FeatureRules())
+        decode(payload, SignaturesOnly(RAW_INPUTS), FeatureRules())
 
 
 def test_the_default_limit_is_the_configs():
